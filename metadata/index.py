@@ -1,0 +1,394 @@
+"""The model index: every model file ComfyUI can load, with what is known about it.
+
+Built for big libraries (50k files, network drives): a rescan is a stat walk that opens no
+file; only files whose (size, mtime) or sidecars changed are read again, and a persistent cache
+makes a restart a rescan too. Scans may run on a worker thread while the server reads: readers
+see an immutable snapshot that a scan swaps in whole.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
+
+from . import base_models
+from .cache import Key, load_cache, save_cache
+from .events import PROGRESS_EVENT, EventSink
+from .paths import ModelPaths
+from .reader import MODEL_EXTENSIONS, Fingerprint, ModelFile, build_record
+from .records import FOLDER_KINDS, ModelRecord
+from .sidecars import PREVIEW_SUFFIXES, SIDECARS
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_S = 0.5
+_READ_WORKERS = 4  # header reads are I/O-bound: overlap them on slow disks and network shares
+_POOL_THRESHOLD = 32
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    total: int
+    by_type: dict[str, int]
+    changed: int  # added + removed + modified
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"total": self.total, "by_type": dict(self.by_type), "changed": self.changed,
+                "seconds": round(self.seconds, 3)}
+
+
+@dataclass(frozen=True)
+class _State:
+    """One consistent view of the index; replaced whole, never mutated."""
+
+    records: dict[Key, ModelRecord] = field(default_factory=dict)
+    fingerprints: dict[Key, Fingerprint] = field(default_factory=dict)
+    ordered: tuple[ModelRecord, ...] = ()
+    by_kind: dict[str, tuple[ModelRecord, ...]] = field(default_factory=dict)
+    haystacks: dict[Key, str] = field(default_factory=dict)
+    generation: int = 0
+
+    @classmethod
+    def build(cls, records: dict[Key, ModelRecord], fingerprints: dict[Key, Fingerprint], generation: int) -> _State:
+        ordered = tuple(sorted(records.values(), key=lambda r: (r.kind, r.name)))
+        by_kind: dict[str, list[ModelRecord]] = {}
+        for r in ordered:
+            by_kind.setdefault(r.kind, []).append(r)
+        haystacks = {(r.kind, r.name): "\n".join((r.name, r.title, *r.tags, *r.trigger_words)).lower()
+                     for r in ordered}
+        return cls(records, fingerprints, ordered, {k: tuple(v) for k, v in by_kind.items()}, haystacks, generation)
+
+
+@dataclass(frozen=True)
+class _Excludes:
+    """`exclude_folders`: bare names match a folder anywhere, absolute paths that folder,
+    relative paths with a separator that folder under any root."""
+
+    names: frozenset[str] = frozenset()
+    absolute: frozenset[str] = frozenset()
+    relative: frozenset[str] = frozenset()
+
+    @classmethod
+    def parse(cls, items: Sequence[str]) -> _Excludes:
+        names, absolute, relative = set(), set(), set()
+        for item in items:
+            item = os.path.expanduser(str(item).strip())
+            if not item:
+                continue
+            if os.path.isabs(item):
+                absolute.add(os.path.normcase(os.path.abspath(item)))
+            elif "/" in item or os.sep in item:
+                relative.add(item.replace(os.sep, "/").strip("/"))
+            else:
+                names.add(os.path.normcase(item))
+        return cls(frozenset(names), frozenset(absolute), frozenset(relative))
+
+    def matches(self, path: str, rel: str) -> bool:
+        name = os.path.basename(path)
+        return (os.path.normcase(name) in self.names
+                or (bool(self.absolute) and os.path.normcase(os.path.abspath(path)) in self.absolute)
+                or rel in self.relative)
+
+
+class ModelIndex:
+    """Index of the model folders `paths` names, kind by kind (see records.FOLDER_KINDS).
+
+    `exclude_folders`: folder names (skipped at any depth), absolute paths, or paths relative
+    to a root ("old/unused"). `cache_path`: a JSON file that makes restarts cheap (loaded now,
+    written after scans that changed something). `clock`: seconds, for `recheck_if_due`,
+    progress throttling and ScanResult.seconds. `events`: receives "intelligent.progress".
+    Nothing is scanned until `scan()` or `recheck_if_due()` is called.
+    """
+
+    def __init__(self, paths: ModelPaths, *, exclude_folders: Sequence[str] = (), cache_path: str | None = None,
+                 clock: Callable[[], float] = time.monotonic, events: EventSink | None = None):
+        self._paths = paths
+        self._excludes = _Excludes.parse(exclude_folders)
+        self._cache_path = cache_path
+        self._clock = clock
+        self._events = events
+        self._lock = threading.Lock()  # guards _state swaps
+        self._scan_lock = threading.Lock()  # one scan at a time
+        self._state = _State()
+        self._last_scan_at: float | None = None
+        self._last_event_at: float | None = None
+        self._shadowed: set[str] = set()
+        self._cache_dirty = cache_path is not None
+        if cache_path is not None:
+            self._load_cache(cache_path)
+
+    # --- reading ------------------------------------------------------------------------------
+
+    @property
+    def generation(self) -> int:
+        """Bumped whenever a scan changes something: a cheap cache key for callers."""
+        return self._snapshot().generation
+
+    def records(self, kind: str | None = None) -> list[ModelRecord]:
+        """All records, or those of one kind, sorted by (kind, name)."""
+        state = self._snapshot()
+        if kind is None:
+            return list(state.ordered)
+        _check_kind(kind)
+        return list(state.by_kind.get(kind, ()))
+
+    def get(self, kind: str, name: str) -> ModelRecord | None:
+        """The record ComfyUI's loader for `kind` would load as `name` (either separator)."""
+        return self._snapshot().records.get((kind, name.replace("\\", "/")))
+
+    def counts(self) -> dict[str, int]:
+        state = self._snapshot()
+        return {kind: len(state.by_kind.get(kind, ())) for kind in FOLDER_KINDS}
+
+    def find(self, type: str | None = None, q: str | None = None, base_model: str | None = None) -> list[ModelRecord]:
+        """Records of folder kind `type` whose name, title, tags or trigger words contain every
+        word of `q` (case-insensitive), and whose base model is `base_model` or of its family
+        ("SDXL" finds "SDXL 1.0" and "SDXL Lightning", not "Pony"). Raises ValueError for an
+        unknown type."""
+        state = self._snapshot()
+        if type:
+            _check_kind(type)
+        candidates: Sequence[ModelRecord] = state.by_kind.get(type, ()) if type else state.ordered
+        terms = q.lower().split() if q else []
+        match_base = _base_model_matcher(base_model) if base_model and base_model.strip() else None
+        return [r for r in candidates
+                if all(t in state.haystacks[(r.kind, r.name)] for t in terms)
+                and (match_base is None or match_base(r.base_model))]
+
+    def _snapshot(self) -> _State:
+        with self._lock:
+            return self._state
+
+    # --- scanning -----------------------------------------------------------------------------
+
+    def scan(self, force: bool = False) -> ScanResult:
+        """Walk every root; re-read files that are new or changed (all of them when `force`)."""
+        with self._scan_lock:
+            return self._scan(force)
+
+    def recheck_if_due(self, recheck_s: float) -> bool:
+        """Rescan when `recheck_s` has passed since the last scan; True if anything changed.
+
+        Returns False at once while another scan runs, so a caller on the request path never
+        waits for a scan it did not ask for."""
+        last = self._last_scan_at
+        if last is not None and self._clock() - last < recheck_s:
+            return False
+        if not self._scan_lock.acquire(blocking=False):
+            return False
+        try:
+            return self._scan(False).changed > 0
+        finally:
+            self._scan_lock.release()
+
+    def _scan(self, force: bool) -> ScanResult:
+        started = self._clock()
+        old = self._snapshot()
+        found = self._walk()
+        stale = [f for key, f in found.items() if force or old.fingerprints.get(key) != f.fingerprint]
+        fresh = dict(zip(((f.kind, f.name) for f in stale), self._read(stale), strict=True))
+
+        records: dict[Key, ModelRecord] = {}
+        fingerprints: dict[Key, Fingerprint] = {}
+        modified = 0
+        for key, f in found.items():
+            fingerprints[key] = f.fingerprint
+            if key in fresh:
+                records[key] = fresh[key]
+                before = old.records.get(key)
+                if before is not None and (old.fingerprints.get(key) != f.fingerprint or before != fresh[key]
+                                           or before.extra != fresh[key].extra):
+                    modified += 1
+            else:
+                records[key] = old.records[key]
+        added = sum(1 for key in found if key not in old.records)
+        removed = sum(1 for key in old.records if key not in found)
+        changed = added + removed + modified
+
+        state = old
+        if changed or fresh:
+            state = _State.build(records, fingerprints, old.generation + (1 if changed else 0))
+            with self._lock:
+                self._state = state
+        if self._cache_path is not None and (changed or self._cache_dirty):
+            entries = ((state.fingerprints[k], state.records[k]) for k in state.records)
+            self._cache_dirty = not save_cache(self._cache_path, entries)
+        self._last_scan_at = self._clock()
+        seconds = self._last_scan_at - started
+        counts = {kind: len(state.by_kind.get(kind, ())) for kind in FOLDER_KINDS}
+        if stale or changed:
+            self._progress(len(stale), len(stale), f"indexed {len(records)} models ({changed} changed)", final=True)
+        if changed:
+            log.info("model index: %d models, %d added, %d removed, %d modified in %.2fs",
+                     len(records), added, removed, modified, seconds)
+        return ScanResult(total=len(records), by_type=counts, changed=changed, seconds=seconds)
+
+    def _read(self, files: list[ModelFile]) -> Iterator[ModelRecord]:
+        """Records for `files`, in order, reporting progress."""
+        if not files:
+            return iter(())
+        total = len(files)
+        self._progress(0, total, f"reading {total} model files", final=True)
+        return self._read_all(files, total)
+
+    def _read_all(self, files: list[ModelFile], total: int) -> Iterator[ModelRecord]:
+        if total < _POOL_THRESHOLD:
+            for done, f in enumerate(files, 1):
+                yield _safe_build(f)
+                self._progress(done, total, f.name)
+            return
+        with ThreadPoolExecutor(max_workers=_READ_WORKERS, thread_name_prefix="model-index") as pool:
+            for done, (f, record) in enumerate(zip(files, pool.map(_safe_build, files), strict=True), 1):
+                yield record
+                self._progress(done, total, f.name)
+
+    def _progress(self, done: int, total: int, message: str, final: bool = False) -> None:
+        """Send a progress event: at most one per PROGRESS_INTERVAL_S, plus the forced ones."""
+        if self._events is None:
+            return
+        now = self._clock()
+        if not final and self._last_event_at is not None and now - self._last_event_at < PROGRESS_INTERVAL_S:
+            return
+        self._last_event_at = now
+        try:
+            self._events.send(PROGRESS_EVENT, {"task": "index", "done": done, "total": total, "message": message})
+        except Exception:  # a broken websocket must not break indexing
+            log.warning("could not send index progress event", exc_info=True)
+
+    # --- walking ------------------------------------------------------------------------------
+
+    def _walk(self) -> dict[Key, ModelFile]:
+        """Every model file under every root, first root winning a duplicate name (as ComfyUI)."""
+        found: dict[Key, ModelFile] = {}
+        shadowed: dict[str, ModelFile] = {}  # path -> the file that wins its name
+        for kind in FOLDER_KINDS:
+            for root in self._paths.roots(kind):
+                self._walk_root(kind, os.path.abspath(root), found, shadowed)
+        for path in sorted(set(shadowed) - self._shadowed):  # log each duplicate once, not every rescan
+            winner = shadowed[path]
+            log.info("%s is not indexed: ComfyUI's %s loader resolves %r to %s (an earlier folder)",
+                     path, winner.kind, winner.name, winner.path)
+        self._shadowed = set(shadowed)
+        return found
+
+    def _walk_root(self, kind: str, root: str, found: dict[Key, ModelFile], shadowed: dict[str, ModelFile]) -> None:
+        if self._excludes.absolute and self._excludes.matches(root, ""):
+            return
+        try:
+            st = os.stat(root)
+        except OSError:
+            log.debug("model folder %s does not exist", root)
+            return
+        if not stat.S_ISDIR(st.st_mode):
+            return
+        visited = {(st.st_dev, st.st_ino)}  # symlinked folders are followed; loops are not
+        stack = [(root, "")]
+        while stack:
+            folder, rel = stack.pop()
+            try:
+                with os.scandir(folder) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as e:
+                log.warning("cannot list %s: %s", folder, e.strerror or e)
+                continue
+            by_name = {e.name: e for e in entries}
+            subfolders: list[tuple[str, str]] = []
+            for entry in entries:
+                if entry.name.startswith("."):  # hidden folders, and macOS "._x.safetensors" junk
+                    continue
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:
+                    continue
+                if is_dir:
+                    sub_rel = rel + entry.name
+                    if self._excludes.matches(entry.path, sub_rel):
+                        continue
+                    try:
+                        sub = entry.stat()
+                    except OSError:
+                        continue
+                    if (sub.st_dev, sub.st_ino) in visited:
+                        log.debug("%s: folder already walked (symlink loop?); skipped", entry.path)
+                        continue
+                    visited.add((sub.st_dev, sub.st_ino))
+                    subfolders.append((entry.path, sub_rel + "/"))
+                elif os.path.splitext(entry.name)[1].lower() in MODEL_EXTENSIONS:
+                    key = (kind, rel + entry.name)
+                    if key in found:
+                        shadowed[entry.path] = found[key]
+                        continue
+                    model = _model_file(kind, root, rel, entry, by_name)
+                    if model is not None:
+                        found[key] = model
+            stack.extend(reversed(subfolders))
+
+    # --- cache --------------------------------------------------------------------------------
+
+    def _load_cache(self, path: str) -> None:
+        entries = load_cache(path)
+        if entries is None:
+            return
+        records = {key: record for key, (_, record) in entries.items()}
+        fingerprints = {key: fp for key, (fp, _) in entries.items()}
+        with self._lock:
+            self._state = _State.build(records, fingerprints, 1 if records else 0)
+        self._cache_dirty = False
+        log.info("model index: %d models loaded from %s", len(records), path)
+
+
+def _model_file(kind: str, root: str, rel: str, entry: os.DirEntry[str], by_name: dict[str, os.DirEntry[str]]) -> ModelFile | None:
+    """A ModelFile from a directory entry: one stat for the file, one per sidecar present."""
+    try:
+        st = entry.stat()
+    except OSError:
+        log.debug("%s: cannot stat (broken link?); skipped", entry.path)
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    stem = os.path.splitext(entry.name)[0]
+    sidecars = []
+    for source, sidecar_name in SIDECARS:
+        sidecar = by_name.get(sidecar_name(entry.name, stem))
+        if sidecar is None:
+            continue
+        try:
+            sidecars.append((source, sidecar.name, sidecar.stat().st_mtime_ns))
+        except OSError:
+            continue
+    preview = next((rel + stem + suffix for suffix in PREVIEW_SUFFIXES if stem + suffix in by_name), None)
+    return ModelFile(kind=kind, name=rel + entry.name, root=root, path=entry.path, size=st.st_size,
+                     mtime_ns=st.st_mtime_ns, sidecars=tuple(sidecars), preview=preview)
+
+
+def _safe_build(file: ModelFile) -> ModelRecord:
+    """build_record, but a bug or an OS error on one file never stops the scan."""
+    try:
+        return build_record(file)
+    except Exception as e:  # noqa: BLE001 - any failure becomes a problem string on that record
+        log.warning("%s: could not be indexed: %s", file.path, e, exc_info=True)
+        return ModelRecord(name=file.name, kind=file.kind, path=file.path, size=file.size,
+                           mtime=file.mtime_ns / 1e9, title=file.stem,
+                           problems=(f"could not be indexed: {type(e).__name__}: {e}",))
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in FOLDER_KINDS:
+        raise ValueError(f"unknown model type {kind!r}; expected one of {', '.join(FOLDER_KINDS)}")
+
+
+def _base_model_matcher(base_model: str) -> Callable[[str], bool]:
+    wanted = " ".join(base_model.lower().split())
+    family = base_models.family(base_model)
+
+    def match(value: str) -> bool:
+        if " ".join(value.lower().split()) == wanted:
+            return True
+        return family != "unknown" and base_models.family(value) == family
+    return match

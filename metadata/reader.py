@@ -1,0 +1,124 @@
+"""Build one ModelRecord from a model file, its header and its sidecars.
+
+This is the only place that opens model files, and only to read a header: safetensors and
+GGUF headers are plain data. Pickles (.ckpt, .pt, .pth, .bin) can run code when loaded, so
+they are indexed by name and sidecars alone and never opened.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from .architecture import Detection, detect, detect_gguf
+from .gguf_header import read_gguf_metadata
+from .merge import merge
+from .records import ModelRecord
+from .safetensors_header import HeaderError, read_header
+from .sidecars import HEADER_SOURCE, Facts, read_sidecar, trainer_facts
+
+log = logging.getLogger(__name__)
+
+SAFETENSORS_EXTENSIONS = (".safetensors", ".sft")
+GGUF_EXTENSIONS = (".gguf",)
+PICKLE_EXTENSIONS = (".ckpt", ".pt", ".pth", ".bin")
+MODEL_EXTENSIONS = frozenset(SAFETENSORS_EXTENSIONS + GGUF_EXTENSIONS + PICKLE_EXTENSIONS)
+
+PICKLE_PROBLEM = "pickle file: not opened (architecture from sidecars only)"
+
+Fingerprint = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """A model file as the directory walk saw it: enough to tell whether it changed, and to read it."""
+
+    kind: str
+    name: str  # loader name: relative to the root, "/" separators
+    root: str
+    path: str
+    size: int
+    mtime_ns: int
+    sidecars: tuple[tuple[str, str, int], ...] = ()  # (source, file name in the same folder, mtime_ns)
+    preview: str | None = None  # relative to the root, "/" separators
+
+    @property
+    def fingerprint(self) -> Fingerprint:
+        """Changes whenever the file, one of its sidecars or its preview changes."""
+        return (self.path, self.size, self.mtime_ns, self.sidecars, self.preview)
+
+    @property
+    def stem(self) -> str:
+        return os.path.splitext(self.name.rsplit("/", 1)[-1])[0]
+
+
+def build_record(file: ModelFile) -> ModelRecord:
+    """The record for `file`. Never raises: what cannot be read becomes a problem string."""
+    facts: list[Facts] = []
+    sources: list[str] = []
+    problems: list[str] = []
+    folder = os.path.dirname(file.path)
+    for source, file_name, _ in file.sidecars:
+        f = read_sidecar(source, os.path.join(folder, file_name))
+        if f is None:
+            continue
+        facts.append(f)
+        if not f.problems:
+            sources.append(source)
+
+    detection, header_facts, header_ok = _read_model_header(file, problems)
+    if header_facts is not None:
+        facts.append(header_facts)
+    if header_ok:
+        sources.append(HEADER_SOURCE)
+    try:
+        file.name.encode("utf-8")
+    except UnicodeEncodeError:
+        problems.append("file name is not valid UTF-8")
+
+    values = merge(facts, detection, kind=file.kind, title=file.stem)
+    values["problems"] = values["problems"] + tuple(problems)
+    preview = file.preview or _preview_from_url(file, values["extra"].get("preview_url"))
+    return ModelRecord(name=file.name, kind=file.kind, path=file.path, size=file.size, mtime=file.mtime_ns / 1e9,
+                       sources=tuple(sources), preview=preview, **values)
+
+
+def _read_model_header(file: ModelFile, problems: list[str]) -> tuple[Detection | None, Facts | None, bool]:
+    """(detection, trainer facts, header read) for the file; appends problems."""
+    ext = os.path.splitext(file.path)[1].lower()
+    if ext in PICKLE_EXTENSIONS:
+        log.info("%s: pickle file, indexed by name only (never unpickled)", file.path)
+        problems.append(PICKLE_PROBLEM)
+        return None, None, False
+    try:
+        if ext in GGUF_EXTENSIONS:
+            return detect_gguf(file.kind, read_gguf_metadata(file.path)), None, True
+        header = read_header(file.path)
+    except HeaderError as e:
+        log.warning("%s: unreadable header: %s", file.path, e)
+        problems.append(f"unreadable header: {e}")
+        return None, None, False
+    if header.expected_file_size > file.size:
+        log.warning("%s: incomplete file (%d of %d bytes)", file.path, file.size, header.expected_file_size)
+        problems.append(f"incomplete file: {file.size} of {header.expected_file_size} bytes "
+                        "(interrupted download?); ComfyUI cannot load it")
+    detection = detect(file.kind, header.tensors, header.metadata)
+    looks_like = detection.extra.get("looks_like")
+    if looks_like:
+        problems.append(f"looks like a {looks_like}, not a {file.kind.replace('_', ' ')}")
+    return detection, trainer_facts(header.metadata) if header.metadata else None, True
+
+
+def _preview_from_url(file: ModelFile, url: Any) -> str | None:
+    """Lora-Manager's `preview_url` when it is a file inside the model's root (it may be stale)."""
+    if not isinstance(url, str) or not url or not os.path.isabs(url):
+        return None
+    root = os.path.abspath(file.root)
+    path = os.path.abspath(url)
+    try:
+        if os.path.commonpath([root, path]) != root or not os.path.isfile(path):
+            return None
+    except ValueError:  # different drives on Windows
+        return None
+    return os.path.relpath(path, root).replace(os.sep, "/")

@@ -1,0 +1,57 @@
+"""Intelligent Prompt Analyzer: prompt text -> the plan's analysis (style, concepts, LoRA tags)."""
+from __future__ import annotations
+
+from ..selector import planner
+from .comfy_api import CATEGORY, PLAN_TYPE, io
+from .common import QUALITIES, STYLES, new_plan, publish, settings_fingerprint
+
+
+class IntelligentPromptAnalyzer(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="IntelligentPromptAnalyzer",
+            display_name="Intelligent Prompt Analyzer",
+            category=CATEGORY,
+            description="Reads the prompt: style, subject, key concepts and the LoRA tags worth looking for. "
+                        "Starts the plan the other Intelligent nodes complete.",
+            inputs=[
+                io.String.Input("prompt", multiline=True, default="",
+                                tooltip="What you want to see, in your own words."),
+                io.String.Input("negative_prompt", multiline=True, default="",
+                                tooltip="What to avoid. Leave empty for the chosen model family's usual negative."),
+                io.Combo.Input("style", options=STYLES, default="auto",
+                               tooltip="A hint for model choice; auto reads it from the prompt."),
+                io.Combo.Input("quality", options=QUALITIES, default="balanced",
+                               tooltip="fast: fewer steps; ultra: the most steps and the largest size that fits."),
+                io.Combo.Input("use_ollama", options=["auto", "on", "off"], default="auto",
+                               tooltip="Semantic analysis with a local Ollama server. auto: when one answers."),
+            ],
+            outputs=[
+                io.Custom(PLAN_TYPE).Output(display_name="plan", tooltip="The plan so far: feed it to Auto Model Picker."),
+                io.String.Output(display_name="positive"),
+                io.String.Output(display_name="negative"),
+            ],
+            hidden=[io.Hidden.unique_id, io.Hidden.prompt, io.Hidden.extra_pnginfo],
+        )
+
+    @classmethod
+    def validate_inputs(cls, prompt: str = "", style: str = "auto", quality: str = "balanced", **_) -> bool | str:
+        if not isinstance(prompt, str) or not prompt.strip():
+            return "Intelligent Prompt Analyzer: the prompt is empty. Type what you want to see."
+        return True
+
+    @classmethod
+    def fingerprint_inputs(cls, **_) -> tuple:
+        return settings_fingerprint()
+
+    @classmethod
+    def execute(cls, prompt: str, negative_prompt: str, style: str, quality: str, use_ollama: str) -> io.NodeOutput:
+        plan = new_plan(prompt, negative_prompt, style, quality)
+        if use_ollama == "on":
+            plan["warnings"].append("Ollama analysis was asked for but is not available in this version: "
+                                    "the keyword analyser was used")
+            plan["analysis"]["fallback_reason"] = "Ollama analysis is not available in this version"
+        publish(cls, 1, plan)
+        return io.NodeOutput(plan, plan["prompt"]["positive"], plan["prompt"]["negative"],
+                             ui={"text": [planner.plan_summary(plan)]})

@@ -1,0 +1,121 @@
+"""Auto LoRA Stack: picks LoRAs compatible with the loaded model, applies them, encodes the prompts."""
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import comfy.sd
+import comfy.utils
+import folder_paths
+
+from ..selector import planner
+from .comfy_api import CATEGORY, LORA_STACK_TYPE, PLAN_TYPE, io
+from .common import library_fingerprint, model_architecture, new_plan, own_plan, publish
+from .runtime import get_runtime
+
+log = logging.getLogger(__name__)
+
+
+def parse_lora_list(text: str, field: str) -> list[Any]:
+    """Names separated by commas or new lines; `name:0.7` pins a strength."""
+    out: list[Any] = []
+    for part in re.split(r"[\n,]+", text or ""):
+        part = part.strip()
+        if not part:
+            continue
+        m = re.match(r"^(.*?):\s*(-?\d+(?:\.\d+)?)$", part)
+        if m and field == "loras":
+            out.append({"name": m.group(1).strip(), "strength": float(m.group(2))})
+        else:
+            out.append(part)
+    return out
+
+
+def apply_loras(model: Any, clip: Any, loras: list[dict]) -> tuple[Any, Any]:
+    for lora in loras:
+        path = folder_paths.get_full_path_or_raise("loras", lora["name"])
+        sd = comfy.utils.load_torch_file(path, safe_load=True)
+        model, clip = comfy.sd.load_lora_for_models(model, clip, sd, lora["strength_model"], lora["strength_clip"])
+    return model, clip
+
+
+def encode(clip: Any, text: str) -> Any:
+    if clip is None:
+        raise RuntimeError("Auto LoRA Stack: the model has no CLIP/text encoder to encode the prompt with")
+    return clip.encode_from_tokens_scheduled(clip.tokenize(text))
+
+
+class IntelligentAutoLoraStack(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="IntelligentAutoLoraStack",
+            display_name="Auto LoRA Stack",
+            category=CATEGORY,
+            description="Finds LoRAs that match the prompt and are compatible with the loaded model's base model, "
+                        "applies them with sensible strengths, adds their trigger words and encodes the prompts.",
+            inputs=[
+                io.Model.Input("model"),
+                io.Clip.Input("clip"),
+                io.Custom(PLAN_TYPE).Input("plan", optional=True, tooltip="From Auto Model Picker."),
+                io.String.Input("prompt", multiline=True, default="", optional=True,
+                                tooltip="Used only when no plan is connected."),
+                io.Int.Input("max_loras", default=-1, min=-1, max=10,
+                             tooltip="-1: the setting selection.max_loras; 0: none."),
+                io.Float.Input("strength_scale", default=1.0, min=0.0, max=2.0, step=0.05,
+                               tooltip="Multiplies every chosen strength."),
+                io.String.Input("pinned_loras", multiline=True, default="",
+                                tooltip="Always use these (comma or line separated; name:0.7 sets a strength)."),
+                io.String.Input("banned_loras", multiline=True, default="", tooltip="Never use these."),
+            ],
+            outputs=[
+                io.Model.Output(display_name="MODEL"),
+                io.Clip.Output(display_name="CLIP"),
+                io.Conditioning.Output(display_name="positive"),
+                io.Conditioning.Output(display_name="negative"),
+                io.Custom(PLAN_TYPE).Output(display_name="plan"),
+                io.String.Output(display_name="positive_text"),
+                io.String.Output(display_name="negative_text"),
+                io.Custom(LORA_STACK_TYPE).Output(display_name="LORA_STACK"),
+            ],
+            hidden=[io.Hidden.unique_id, io.Hidden.prompt, io.Hidden.extra_pnginfo],
+        )
+
+    @classmethod
+    def fingerprint_inputs(cls, **_) -> tuple:
+        return library_fingerprint()
+
+    @classmethod
+    def execute(cls, model: Any, clip: Any, max_loras: int, strength_scale: float, pinned_loras: str,
+                banned_loras: str, plan: dict | None = None, prompt: str | None = None) -> io.NodeOutput:
+        rt = get_runtime()
+        plan = own_plan(plan)
+        if plan is None:
+            if not prompt or not prompt.strip():
+                raise ValueError("Auto LoRA Stack needs a plan (from Auto Model Picker) or a prompt")
+            plan = new_plan(prompt)
+        if not plan.get("checkpoint"):
+            plan = planner.describe_loaded_model(plan, model_architecture(model))
+        overrides: dict[str, Any] = {}
+        pins = parse_lora_list(pinned_loras, "loras")
+        if pins:
+            overrides["loras"] = pins
+        bans = parse_lora_list(banned_loras, "exclude")
+        if bans:
+            overrides["exclude"] = bans
+        limit = int(rt.settings.get("selection.max_loras")) if max_loras < 0 else max_loras
+        index = rt.ready_index()
+        plan = planner.choose_loras(plan, index.records("lora"), overrides=overrides, max_loras=limit,
+                                    strength_scale=float(strength_scale))
+        model, clip = apply_loras(model, clip, plan["loras"])
+        clip_skip = int(plan["settings"].get("clip_skip") or 1)
+        if clip is not None and clip_skip > 1:
+            clip = clip.clone()
+            clip.clip_layer(-clip_skip)
+        positive, negative = plan["prompt"]["positive"], plan["prompt"]["negative"]
+        stack = [(lora["name"], lora["strength_model"], lora["strength_clip"]) for lora in plan["loras"]]
+        publish(cls, 3, plan)
+        report = planner.plan_summary(plan)
+        return io.NodeOutput(model, clip, encode(clip, positive), encode(clip, negative), plan, positive, negative,
+                             stack, ui={"text": [report]})

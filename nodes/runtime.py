@@ -1,0 +1,112 @@
+"""The pack's long-lived state inside ComfyUI: settings, the model index and the monitor.
+
+Created once, lazily, on first use; the first library scan runs in a background thread so
+ComfyUI's start is not held up, and anything that needs the index waits for that scan.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+import folder_paths
+
+from ..metadata.index import ModelIndex
+from ..metadata.records import FOLDER_KINDS
+from ..monitor import ResourceMonitor
+from ..selector.scoring import warm_profiles
+from ..settings import Settings
+
+log = logging.getLogger(__name__)
+
+INDEX_CACHE_FILE = "intelligent-pipeline-index.json"
+
+
+class FolderPathsModels:
+    """Model roots as ComfyUI's folder_paths knows them (extra_model_paths.yaml included)."""
+
+    def roots(self, kind: str) -> list[str]:
+        try:
+            return [os.path.abspath(p) for p in folder_paths.get_folder_paths(FOLDER_KINDS[kind])]
+        except KeyError:
+            return []
+
+    def all_roots(self) -> list[str]:
+        return [p for kind in FOLDER_KINDS for p in self.roots(kind)]
+
+
+class ServerEvents:
+    """EventSink that publishes on ComfyUI's websocket; silent when no server runs."""
+
+    def send(self, event: str, data: dict[str, Any]) -> None:
+        try:
+            from server import PromptServer
+
+            if PromptServer.instance is not None:
+                PromptServer.instance.send_sync(event, data)
+        except Exception:
+            log.debug("event %s not sent", event, exc_info=True)
+
+
+class Runtime:
+    def __init__(self) -> None:
+        user_dir = folder_paths.get_user_directory()
+        self.settings = Settings.in_user_dir(user_dir)
+        self.models = FolderPathsModels()
+        self.events = ServerEvents()
+        cache_dir = self.settings.path_setting("index.cache_dir", os.path.join(user_dir, "default"))
+        self.index = ModelIndex(self.models, exclude_folders=self.settings.get("index.exclude_folders"),
+                                cache_path=os.path.join(cache_dir, INDEX_CACHE_FILE), events=self.events)
+        self.monitor = ResourceMonitor()
+        self._scanned = threading.Event()
+        self._scan_lock = threading.Lock()
+
+    def start_first_scan(self) -> None:
+        threading.Thread(target=self._first_scan, name="intelligent-index", daemon=True).start()
+
+    def _first_scan(self) -> None:
+        try:
+            with self._scan_lock:
+                result = self.index.scan()
+            log.info("Intelligent Pipeline: indexed %d models in %.2f s", result.total, result.seconds)
+            self._warm()
+        except Exception:
+            log.exception("Intelligent Pipeline: the first library scan failed")
+        finally:
+            self._scanned.set()
+
+    def ready_index(self) -> ModelIndex:
+        """The index, once the first scan is done, re-checked if `index.recheck_s` has passed."""
+        if not self._scanned.is_set():
+            if not self._scan_lock.locked() and not self._scanned.is_set():
+                self._first_scan()
+            self._scanned.wait()
+        with self._scan_lock:
+            self.index.recheck_if_due(float(self.settings.get("index.recheck_s")))
+        return self.index
+
+    def rescan(self):
+        self._scanned.wait()
+        with self._scan_lock:
+            result = self.index.scan()
+        if result.changed:
+            self._warm()
+        return result
+
+    def _warm(self) -> None:
+        """Tokenise the library for scoring now, so the first plan after a scan is as fast as the rest."""
+        warm_profiles(self.index.records())
+
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def get_runtime() -> Runtime:
+    global _runtime
+    if _runtime is None:
+        with _runtime_lock:
+            if _runtime is None:
+                _runtime = Runtime()
+    return _runtime

@@ -1,0 +1,639 @@
+"""Scoring checkpoints and LoRAs against a prompt analysis, with the reasons for every point.
+
+Everything is read from metadata a model carries (tags, trigger words, title, description,
+base model, popularity): never from its file name, so a library with random file names gets the
+same picks. Each model's text is tokenised once and cached (`profile`), so scoring a library of
+tens of thousands of LoRAs is a set look-up per model.
+
+Points, in one place so they can be weighed against each other:
+- checkpoints: style up to +35 (a clearly different style -12), concepts up to +15, base model the
+  prompt implies +25 (same architecture +8), popularity up to +8, family tier per quality +-6,
+  few-step distilled models +4 for fast, -1..-5 above it,
+  unknown family -8, NSFW above the limit for a SFW prompt -20;
+- LoRAs: per concept, the best field (trigger 9/14, tags 8/14, title 8/12, description 3/5 for a
+  word/phrase) plus 2 per further field, times the concept's weight (generic words count 0.3,
+  colours 0.4, recommended tags 0.5) and a rarity factor; at least 10 such points, 5 of them from
+  the prompt's own concepts (not only from synonyms), to be stacked at all; then style up to +6,
+  popularity up to +4, partial compatibility -6.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+from ..metadata import base_models
+from ..metadata.records import ModelRecord
+from . import vocabulary as V
+from .analysis import PromptAnalysis, extract_concepts
+from .architectures import ArchitectureSpec, preset, spec_for
+from .compat import IMAGE_ARCHITECTURES, effective_architecture, lora_compatibility
+from .text import FIELD_SEP, TRANSLATE_TABLE, Term, make_term, words
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION_LIMIT = 2000  # characters of a description that are read: the start says what a model is
+MIN_LORA_RELEVANCE = 10.0
+MIN_CORE_RELEVANCE = 5.0  # of which from the prompt's own concepts, not synonyms or style tags
+# Few-step distilled families (Lightning, Turbo, LCM, Schnell): ideal for "fast", a compromise above it.
+_DISTILLED_SPECS = frozenset({"sd1_fast", "sdxl_fast", "sd3_fast", "flux_schnell"})
+_DISTILLED_PREFERENCE = {"fast": 4.0, "balanced": -1.0, "high": -3.0, "ultra": -5.0}
+NSFW_NAMES = {1: "PG", 2: "PG-13", 4: "R", 8: "X", 16: "XXX", 32: "blocked"}
+
+
+# --- per-record text profiles ------------------------------------------------------------------
+
+_FIELDS_SEP = "\x1e"  # between the fields of one record while they are tokenised together
+_EMPTY: frozenset[str] = frozenset()
+
+
+def split_trigger_words(triggers: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for t in triggers:
+        out.extend(p.strip() for p in str(t).split(",") if p.strip())
+    return out
+
+
+def _part(part: str) -> tuple[frozenset[str], str]:
+    toks = part.split()
+    if not toks:
+        return _EMPTY, " "
+    return frozenset(toks), " " + " ".join(toks) + " "
+
+
+class Profile:
+    """A model's metadata tokenised for matching, built in two steps.
+
+    On creation only the set of words in its tags, title and trigger words (one `translate`,
+    a few microseconds): enough to rule out most models for a prompt. Per-field sets and texts,
+    and the description's, are built the first time a model is looked at closely. The profile
+    keeps the record's own strings, not the record, so it never keeps a replaced record alive.
+    """
+
+    __slots__ = ("words", "has_tags", "_tags", "_title", "_trig", "_desc_raw", "_downloads", "_likes",
+                 "_fields", "_desc_text", "_desc_set", "_style", "__weakref__")
+
+    def __init__(self, record: ModelRecord) -> None:
+        self._tags = record.tags
+        self._title = record.title or ""
+        self._trig = record.trigger_words
+        self._desc_raw = record.description or ""
+        self._downloads = record.downloads
+        self._likes = record.likes
+        joined = " ".join(self._tags) + " " + self._title + " " + " ".join(self._trig)
+        self.words: frozenset[str] = frozenset(joined.lower().translate(TRANSLATE_TABLE).split())
+        self.has_tags = bool(self._tags or self._trig)
+        self._fields: tuple[tuple[str, frozenset[str], str], ...] | None = None
+        self._desc_text: str | None = None
+        self._desc_set: frozenset[str] | None = None
+        self._style: dict[str, float] | None = None
+
+    @property
+    def popularity(self) -> float:
+        """0..1 from log-scaled downloads and likes (1M downloads and 100k likes is about 1)."""
+        pop = math.log10(1 + max(0, self._downloads)) + 0.5 * math.log10(1 + max(0, self._likes))
+        return min(1.0, pop / 7.0)
+
+    def shares_words(self, wanted: frozenset[str]) -> bool:
+        """Whether tags, title or trigger words contain any of `wanted` (the cheap first test)."""
+        return not wanted.isdisjoint(self.words)
+
+    def _meta_fields(self) -> tuple[tuple[str, frozenset[str], str], ...]:
+        if self._fields is None:
+            sep = f" {FIELD_SEP} "
+            trig = sep.join(self._trig).replace(",", sep) if self._trig else ""
+            joined = f"{sep.join(self._tags)} {_FIELDS_SEP} {self._title} {_FIELDS_SEP} {trig}"
+            parts = joined.lower().translate(TRANSLATE_TABLE).split(_FIELDS_SEP)
+            if len(parts) != 3:  # the separator inside a tag: tokenise field by field
+                parts = [sep.join(self._tags).lower().translate(TRANSLATE_TABLE),
+                         self._title.lower().translate(TRANSLATE_TABLE), trig.lower().translate(TRANSLATE_TABLE)]
+            tags, title, trigs = (_part(x) for x in parts)
+            self._fields = (("trigger words", *trigs), ("tags", *tags), ("title", *title))
+        return self._fields
+
+    @property
+    def desc_text(self) -> str:
+        if self._desc_text is None:
+            raw = self._desc_raw[:DESCRIPTION_LIMIT]
+            self._desc_text = " " + " ".join(words(raw)) + " " if raw else " "
+            self._desc_raw = ""
+        return self._desc_text
+
+    @property
+    def desc_set(self) -> frozenset[str]:
+        if self._desc_set is None:
+            self._desc_set = frozenset(self.desc_text.split())
+        return self._desc_set
+
+    @property
+    def title_text(self) -> str:
+        return self._meta_fields()[2][2]
+
+    def fields(self, with_description: bool = True) -> tuple[tuple[str, frozenset[str], str], ...]:
+        out = self._meta_fields()
+        if with_description:
+            out += (("description", self.desc_set, self.desc_text),)
+        return out
+
+
+class _ProfileRef(weakref.ref):
+    """A weak reference to a record that also holds its profile (one object per cached record)."""
+
+    __slots__ = ("key", "profile")
+    key: int
+    profile: Profile
+
+
+_PROFILES: dict[int, _ProfileRef] = {}
+
+
+def _forget(ref: _ProfileRef) -> None:
+    if _PROFILES.get(ref.key) is ref:
+        del _PROFILES[ref.key]
+
+
+def profile(record: ModelRecord) -> Profile:
+    """The cached profile of a record (rebuilt when the record object is replaced).
+
+    Keyed by object identity with a weak reference, so a rescan that replaces records frees
+    their profiles, and equal-looking records never share a stale one.
+    """
+    key = id(record)
+    ref = _PROFILES.get(key)
+    if ref is not None and ref() is record:
+        return ref.profile
+    p = Profile(record)
+    try:
+        ref = _ProfileRef(record, _forget)
+    except TypeError:
+        return p
+    ref.key = key
+    ref.profile = p
+    _PROFILES[key] = ref
+    return p
+
+
+def warm_profiles(records: Iterable[ModelRecord]) -> int:
+    """Tokenise records ahead of the first plan (e.g. after a rescan, off the request path)."""
+    n = 0
+    for r in records:
+        profile(r)
+        n += 1
+    return n
+
+
+# --- style affinity of a model -----------------------------------------------------------------
+
+_STYLE_TERMS: list[tuple[str, Term, float]] = [
+    (style, make_term(t), w) for style, vocab in V.STYLE_VOCAB.items() for t, w in vocab.items()
+]
+_STYLE_TERMS_BY_STYLE: dict[str, tuple[Term, ...]] = {
+    style: tuple(t for st, t, _ in _STYLE_TERMS if st == style) for style in V.STYLES}
+_STYLE_WORDS = frozenset(w for _, t, _ in _STYLE_TERMS for w in t.words)
+_FIELD_STYLE_FACTOR = (("tags", 1.0), ("title", 0.9), ("trigger words", 0.5), ("description", 0.3))
+_BASE_MODEL_STYLE = {"illustrious": {"anime": 4.0}, "noobai": {"anime": 4.0}, "pony": {"anime": 2.0, "cartoon": 1.5}}
+
+
+def style_affinity(record: ModelRecord, prof: Profile | None = None) -> dict[str, float]:
+    """Evidence points per style in a model's metadata (tags count most, description least)."""
+    p = prof or profile(record)
+    if p._style is not None:
+        return p._style
+    raw = dict.fromkeys(V.STYLES, 0.0)
+    desc_pts = dict.fromkeys(V.STYLES, 0.0)
+    fields = {name: (s, t) for name, s, t in p.fields(with_description=False)}
+    any_meta = p.shares_words(_STYLE_WORDS)
+    any_desc = not _STYLE_WORDS.isdisjoint(p.desc_set)
+    if any_meta or any_desc:
+        for style, term, w in _STYLE_TERMS:
+            best = 0.0
+            if any_meta:
+                for name, factor in _FIELD_STYLE_FACTOR[:3]:
+                    fs, ft = fields[name]
+                    if factor > best and term.in_text(fs, ft):
+                        best = factor
+            if best:
+                raw[style] += w * best
+            elif any_desc and term.in_text(p.desc_set, p.desc_text):
+                desc_pts[style] += w * 0.3
+    for style in V.STYLES:
+        raw[style] += min(4.0, desc_pts[style])
+    for style, pts in _BASE_MODEL_STYLE.get(base_models.family(record.base_model), {}).items():
+        raw[style] += pts
+    p._style = raw
+    return raw
+
+
+def style_sources(record: ModelRecord, style: str, prof: Profile | None = None) -> list[str]:
+    """Where a model's metadata says `style`: "tags", "title", "trigger words", "description", "base model"."""
+    p = prof or profile(record)
+    found: list[str] = []
+    fields = p.fields(with_description=bool(p._desc_raw or p._desc_text))
+    for name, fs, ft in fields:
+        if any(term.in_text(fs, ft) for term in _STYLE_TERMS_BY_STYLE.get(style, ())):
+            found.append(name)
+    if style in _BASE_MODEL_STYLE.get(base_models.family(record.base_model), {}):
+        found.append("base model")
+    return found
+
+
+def style_match(affinity: dict[str, float], style: str) -> tuple[float, float, float]:
+    """(share, strength, total) of `style` in an affinity, related styles counting in part."""
+    total = sum(affinity.values())
+    if total <= 0:
+        return 0.0, 0.0, 0.0
+    own = affinity.get(style, 0.0) + sum(f * affinity.get(o, 0.0) for o, f in V.RELATED_STYLES.get(style, {}).items())
+    share = min(1.0, own / total)
+    strength = min(1.0, own / 5.0)
+    return share, strength, total
+
+
+def _dominant(affinity: dict[str, float]) -> str:
+    return max(affinity, key=lambda s: affinity[s])
+
+
+# --- the query: what to look for ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class QueryTerm:
+    term: Term
+    weight: float
+    kind: str  # "concept", "part" (a word of a phrase), "tag" (recommended tag), "hint"
+    children: tuple[int, ...] = ()  # indices of the terms this phrase subsumes
+
+
+@dataclass(frozen=True)
+class Query:
+    terms: tuple[QueryTerm, ...]
+    words: frozenset[str]  # every word form any term needs: a model sharing none matches nothing
+
+    @property
+    def concept_texts(self) -> tuple[str, ...]:
+        return tuple(q.term.text for q in self.terms if q.kind == "concept")
+
+    def kind_of(self, text: str) -> str:
+        for q in self.terms:
+            if q.term.text == text:
+                return q.kind
+        return ""
+
+
+_GENERIC_TAGS = frozenset(" ".join(words(t)) for tags in V.STYLE_TAGS.values() for t in tags)
+
+
+def concept_weight(text: str) -> float:
+    """How much a concept counts: 1.0 specific, 0.4 a colour-like modifier, 0.3 generic (girl, anime)."""
+    toks = text.split()
+    if text in V.GENERIC_WORDS or text in V.GENERIC_STYLE_WORDS or text in _GENERIC_TAGS:
+        return 0.3
+    if len(toks) == 1:
+        return 0.4 if text in V.MODIFIER_WORDS else 1.0
+    # A phrase is specific unless every word is generic ("anime girl"); a modifier makes it an
+    # attribute worth matching ("pink hair", "old man").
+    if all(t in V.GENERIC_WORDS or t in V.GENERIC_STYLE_WORDS for t in toks):
+        return 0.3
+    return 1.0
+
+
+def build_query(analysis: PromptAnalysis, prompt: str = "") -> Query:
+    """Terms to look for: the analysis' concepts, their words, its recommended tags.
+
+    The prompt's own keyword concepts are merged in, so an LLM analysis that split "pink hair"
+    into "pink" and "hair" still finds the phrase.
+    """
+    concepts: list[str] = []
+    for c in list(analysis.key_concepts) + (extract_concepts(prompt)[0] if prompt else []):
+        n = " ".join(words(c))
+        if n and n not in concepts and n not in V.BOILERPLATE:
+            concepts.append(n)
+    terms: list[QueryTerm] = []
+    index: dict[str, int] = {}
+
+    def add(text: str, weight: float, kind: str) -> int:
+        if text in index:
+            i = index[text]
+            if terms[i].weight < weight:
+                terms[i] = QueryTerm(terms[i].term, weight, kind, terms[i].children)
+            return i
+        t = make_term(text)
+        if not t.tokens:
+            return -1
+        index[text] = len(terms)
+        terms.append(QueryTerm(t, weight, kind))
+        return index[text]
+
+    for c in concepts:
+        add(c, concept_weight(c), "concept")
+    for c in concepts:
+        toks = c.split()
+        if len(toks) > 1:
+            kids = tuple(i for i in (add(w, 0.8 * concept_weight(w), "part") for w in toks
+                                     if w not in V.STOP_WORDS and len(w) > 1) if i >= 0)
+            i = index[c]
+            terms[i] = QueryTerm(terms[i].term, terms[i].weight, terms[i].kind, kids)
+    for tag in analysis.recommended_lora_tags:
+        n = " ".join(words(tag))
+        if n and n not in index:
+            add(n, (0.4 if n in ("detail", "sharp") else 0.5) * concept_weight(n), "tag")
+    all_words = frozenset(w for q in terms for w in q.term.words)
+    return Query(tuple(terms), all_words)
+
+
+# --- matching a profile ------------------------------------------------------------------------
+
+_WORD_POINTS = {"trigger words": 9.0, "tags": 8.0, "title": 8.0, "description": 3.0}
+_PHRASE_POINTS = {"trigger words": 14.0, "tags": 14.0, "title": 12.0, "description": 5.0}
+
+
+@dataclass(frozen=True)
+class TermMatch:
+    index: int
+    points: float  # before weight and rarity
+    fields: tuple[str, ...]
+
+
+def match_terms(query: Query, prof: Profile) -> list[TermMatch]:
+    """Which query terms a model's metadata contains, and in which fields."""
+    in_meta = prof.shares_words(query.words)
+    if not in_meta and prof.has_tags:  # descriptions only refine, unless they are all there is
+        return []
+    desc_factor = 1.0 if prof.has_tags else 2.0
+    fields = prof.fields()
+    out: list[TermMatch] = []
+    for i, q in enumerate(query.terms):
+        t = q.term
+        table = _PHRASE_POINTS if t.phrases else _WORD_POINTS
+        best = 0.0
+        hit: list[str] = []
+        for name, fs, ft in fields:
+            if t.in_text(fs, ft):
+                pts = table[name] * (desc_factor if name == "description" else 1.0)
+                hit.append(name)
+                best = max(best, pts)
+        if hit:
+            out.append(TermMatch(i, best + 2.0 * min(2, len(hit) - 1), tuple(hit)))
+    return out
+
+
+def rarity(df: int, pool: int) -> float:
+    """1.0 for terms few models match; down to 0.35 for terms a large share of the pool matches."""
+    threshold = max(5.0, 0.01 * pool)
+    if df <= threshold:
+        return 1.0
+    return max(0.35, 1.0 - 0.3 * math.log2(df / threshold))
+
+
+def relevance(query: Query, matches: Sequence[TermMatch], df: dict[int, int] | None = None,
+              pool: int = 0) -> tuple[float, list[tuple[str, float, tuple[str, ...]]]]:
+    """Total concept points and the per-term breakdown (text, points, fields), phrases subsuming words."""
+    by_index = {m.index: m for m in matches}
+    scored: dict[int, float] = {}
+    for m in matches:
+        q = query.terms[m.index]
+        r = rarity(df.get(m.index, 0), pool) if df is not None else 1.0
+        scored[m.index] = m.points * q.weight * r
+    consumed: set[int] = set()
+    result: list[tuple[str, float, tuple[str, ...]]] = []
+    # Phrases first: a phrase and its words count once, as the better of the two.
+    order = sorted(scored, key=lambda i: (not query.terms[i].children, i))
+    for i in order:
+        if i in consumed:
+            continue
+        q = query.terms[i]
+        pts = scored[i]
+        kids = [k for k in q.children if k in scored and k not in consumed]
+        if kids:
+            kid_pts = sum(scored[k] for k in kids)
+            consumed.update(kids)
+            if kid_pts > pts:
+                for k in kids:
+                    result.append((query.terms[k].term.text, scored[k], by_index[k].fields))
+                continue
+        consumed.add(i)
+        result.append((q.term.text, pts, by_index[i].fields))
+    total = sum(p for _, p, _ in result)
+    return total, result
+
+
+def _fmt_fields(fields: tuple[str, ...]) -> str:
+    return "/".join(fields)
+
+
+def _nsfw_level(record: ModelRecord) -> int:
+    level = record.nsfw_level or 0
+    if level > 0:
+        return 1 << (level.bit_length() - 1)  # a bitmask of ratings: its highest one
+    return 4 if record.nsfw else 0
+
+
+# --- scores ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class Score:
+    """One model's score: the total, its parts (name -> points) and the reasons in words."""
+
+    record: ModelRecord
+    total: float
+    components: dict[str, float] = field(default_factory=dict)
+    reasons: tuple[str, ...] = ()
+    usable: bool = True
+    compatibility: str | None = None
+    relevance: float = 0.0
+    matched: tuple[str, ...] = ()
+    architecture: str = "unknown"
+    base_model: str = "Unknown"
+    guessed_architecture: bool = False
+
+    def candidate(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.record.name, "score": round(self.total, 2),
+                             "components": {k: round(v, 2) for k, v in self.components.items()}}
+        return d
+
+
+class _Acc:
+    """Collects components and reasons together, so no point is ever unexplained."""
+
+    def __init__(self) -> None:
+        self.components: dict[str, float] = {}
+        self.reasons: list[str] = []
+
+    def add(self, name: str, points: float, reason: str) -> None:
+        if abs(points) < 0.005:
+            return
+        self.components[name] = self.components.get(name, 0.0) + points
+        self.reasons.append(f"{reason} ({points:+.1f})")
+
+    def note(self, reason: str) -> None:
+        self.reasons.append(reason)
+
+    @property
+    def total(self) -> float:
+        return sum(self.components.values())
+
+
+def _fmt_count(n: int) -> str:
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.1f}M"
+    if n >= 1_000:
+        return f"{n / 1_000:.1f}k"
+    return str(n)
+
+
+def score_checkpoint(record: ModelRecord, analysis: PromptAnalysis, query: Query, quality: str = "balanced",
+                     max_nsfw_level: int = 2, usable: tuple[bool, str] = (True, "")) -> Score:
+    """Score one checkpoint or diffusion model for the prompt. `usable` comes from the planner
+    (components available); an unusable model keeps its score but is never picked automatically."""
+    acc = _Acc()
+    guess = effective_architecture(record)
+    arch = guess.architecture
+    prof = profile(record)
+    spec: ArchitectureSpec = spec_for(arch, record.base_model)
+
+    # Style: the main signal. Scaled by how sure the analysis is about the style.
+    aff = style_affinity(record, prof)
+    share, strength, total = style_match(aff, analysis.style)
+    conf = 0.5 + 0.5 * max(0.0, min(1.0, analysis.style_confidence))
+    if total > 0:
+        pts = 35.0 * share * strength * conf
+        if pts > 0:
+            where = "/".join(style_sources(record, analysis.style, prof)) or "related style words"
+            acc.add("style", pts, f"{where} match style '{analysis.style}'")
+        if share < 0.5:
+            penalty = -12.0 * (1.0 - share) * min(1.0, total / 5.0) * conf
+            acc.add("style_mismatch", penalty, f"its metadata says '{_dominant(aff)}', not '{analysis.style}'")
+    else:
+        acc.note("no style words in its metadata (neutral)")
+
+    # Concepts: a checkpoint for "castles" beats one that never mentions them, but modestly.
+    matches = match_terms(query, prof)
+    if matches:
+        rel, parts = relevance(query, matches)
+        pts = min(15.0, 0.5 * rel)
+        if pts > 0:
+            top = ", ".join(f"'{t}'" for t, _, _ in sorted(parts, key=lambda x: -x[1])[:4])
+            acc.add("concepts", pts, f"metadata mentions {top}")
+
+    # The base model the prompt implies (score_9 -> Pony, "flux" -> Flux).
+    if analysis.suggested_base_model:
+        want_fam = base_models.family(analysis.suggested_base_model)
+        want_arch = base_models.architecture(analysis.suggested_base_model)
+        fam = base_models.family(record.base_model)
+        if want_fam != "unknown" and fam == want_fam:
+            acc.add("base_model", 25.0, f"base model {record.base_model} as the prompt implies")
+        elif want_arch != "unknown" and arch == want_arch:
+            acc.add("base_model", 8.0, f"{arch} architecture as the prompt implies")
+
+    # Popularity: a tie-breaker between equally fitting models.
+    if prof.popularity > 0:
+        acc.add("popularity", 8.0 * prof.popularity,
+                f"{_fmt_count(record.downloads)} downloads, {_fmt_count(record.likes)} likes")
+
+    # Family size versus the quality asked for.
+    tier_pts = spec.quality_tier * preset(quality).tier_weight
+    if tier_pts:
+        acc.add("quality", tier_pts, f"{spec.label} for quality '{quality}'")
+
+    if spec.key in _DISTILLED_SPECS:
+        acc.add("distilled", _DISTILLED_PREFERENCE.get(quality, 0.0),
+                f"a few-step distilled model ({record.base_model}) for quality '{quality}'")
+
+    if arch == "unknown":
+        acc.add("unknown_family", -8.0, "family unknown: settings and LoRAs cannot be matched to it")
+    elif guess.guessed:
+        acc.add("guessed_family", -3.0, f"family guessed as {arch} from the file size")
+
+    level = _nsfw_level(record)
+    if level > max_nsfw_level and not analysis.nsfw:
+        acc.add("nsfw", -20.0, f"rated {NSFW_NAMES.get(level, level)}, above the limit "
+                               f"{NSFW_NAMES.get(max_nsfw_level, max_nsfw_level)} for a SFW prompt")
+
+    ok, why = usable
+    if arch not in IMAGE_ARCHITECTURES and arch != "unknown":
+        ok, why = False, f"a {arch} model, not a text-to-image one"
+    if not ok:
+        acc.note(f"not usable: {why}")
+    return Score(record, acc.total, acc.components, tuple(acc.reasons), ok, None, 0.0,
+                 tuple(t for t, _, _ in relevance(query, matches)[1]) if matches else (), arch,
+                 record.base_model, guess.guessed)
+
+
+@dataclass(frozen=True)
+class LoraContext:
+    """The checkpoint LoRAs are scored for."""
+
+    architecture: str
+    base_model: str
+    guessed: bool = False
+
+
+def score_loras(records: Iterable[ModelRecord], analysis: PromptAnalysis, query: Query, ctx: LoraContext,
+                max_nsfw_level: int = 2, skip: Callable[[ModelRecord], bool] | None = None,
+                ) -> tuple[list[Score], int]:
+    """Scores of the LoRAs that are compatible and match the prompt at all; and the pool size.
+
+    Two passes: the first finds, per compatible LoRA, which terms match (a set look-up for most),
+    counting how many LoRAs each term matches; the second turns matches into points, a term
+    matched by a large share of the library counting less (rarity), so that generic words cannot
+    drag in LoRAs the prompt is not about.
+    """
+    pool = 0
+    found: list[tuple[ModelRecord, str, Profile, list[TermMatch]]] = []
+    df: dict[int, int] = {}
+    for r in records:
+        if r.kind != "lora":
+            continue
+        compat = lora_compatibility(r, ctx.architecture, ctx.base_model, ctx.guessed)
+        if compat is None:
+            continue
+        if skip is not None and skip(r):
+            continue
+        pool += 1
+        prof = profile(r)
+        matches = match_terms(query, prof)
+        if not matches:
+            continue
+        for m in matches:
+            df[m.index] = df.get(m.index, 0) + 1
+        found.append((r, compat, prof, matches))
+
+    out: list[Score] = []
+    conf = max(0.0, min(1.0, analysis.style_confidence))
+    for r, compat, prof, matches in found:
+        acc = _Acc()
+        rel, parts = relevance(query, matches, df, pool)
+        for text, pts, fields in sorted(parts, key=lambda x: -x[1])[:6]:
+            acc.add(f"match:{text}", pts, f"{_fmt_fields(fields)} match '{text}'")
+        core = sum(p for text, p, _ in parts if query.kind_of(text) in ("concept", "part"))
+        relevant = rel >= MIN_LORA_RELEVANCE and core >= MIN_CORE_RELEVANCE
+        if relevant:
+            if conf >= 0.4:
+                aff = style_affinity(r, prof)
+                share, strength, total = style_match(aff, analysis.style)
+                if share > 0 and strength > 0:
+                    acc.add("style", 6.0 * share * strength * conf, f"a LoRA of the '{analysis.style}' style")
+                elif total >= 4 and _dominant(aff) != analysis.style:
+                    acc.add("style_mismatch", -6.0 * conf,
+                            f"a LoRA of the '{_dominant(aff)}' style, the prompt is '{analysis.style}'")
+            if prof.popularity > 0:
+                acc.add("popularity", 4.0 * prof.popularity,
+                        f"{_fmt_count(r.downloads)} downloads, {_fmt_count(r.likes)} likes")
+            if compat == "partial":
+                acc.add("partial", -6.0, f"{r.base_model} LoRA on a {ctx.base_model} checkpoint: loads, "
+                                         "results vary")
+        elif rel < MIN_LORA_RELEVANCE:
+            acc.note(f"relevance {rel:.1f} is below the {MIN_LORA_RELEVANCE:.0f} needed to stack it")
+        else:
+            acc.note(f"matches mostly related tags, not the prompt's own concepts ({core:.1f} of "
+                     f"{MIN_CORE_RELEVANCE:.0f} needed)")
+        usable = relevant
+        level = _nsfw_level(r)
+        if level > max_nsfw_level and not analysis.nsfw:
+            usable = False
+            acc.note(f"rated {NSFW_NAMES.get(level, level)}, above the limit for a SFW prompt")
+        arch_guess = effective_architecture(r)
+        out.append(Score(r, acc.total, acc.components, tuple(acc.reasons), usable, compat, rel,
+                         tuple(t for t, _, _ in parts), arch_guess.architecture, r.base_model))
+    out.sort(key=lambda s: (-s.total, s.record.name))
+    return out, pool

@@ -1,0 +1,202 @@
+"""One tokeniser for prompts and model metadata, so a word means the same thing on both sides.
+
+Prompt analysis, checkpoint scoring and LoRA scoring all go through `words()`: lower-case,
+punctuation and `_` split words (Danbooru's `pink_hair` is the phrase "pink hair"), apostrophes
+vanish, letters of every script survive. It is `str.translate` + `str.split`, not a regex, because
+it runs over the metadata of tens of thousands of models.
+
+Matching is done with `Term`s: a word or a phrase plus the surface forms that count as the same
+(plural/singular, British/American spelling), so neither side needs stemming.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Iterable
+
+_SPLIT_CHARS = (
+    "!\"#$%&()*+,-./:;<=>?@[\\]^_{|}~"
+    "\u201c\u201d\u00ab\u00bb\u2013\u2014\u2026\u00b7\u2022\u3001\uff0c\u3002\uff01\uff1f\uff1a\uff1b"
+    "\uff08\uff09\u3010\u3011\u300c\u300d\u300e\u300f\u3008\u3009\u300a\u300b\u30fb\u00a0\u2018\u201a"
+)
+_DROP_CHARS = "'`\u00b4\u2019"
+TRANSLATE_TABLE = str.maketrans({**{c: " " for c in _SPLIT_CHARS}, **{c: None for c in _DROP_CHARS}})
+
+# Separates the items of one field (tags, trigger words) in a profile text, so that a phrase
+# never matches across two tags. Not touched by _TABLE, never produced by a user.
+FIELD_SEP = "\ue000"
+
+
+def words(text: str | None) -> list[str]:
+    """Lower-case words of `text`."""
+    if not text:
+        return []
+    return text.lower().translate(TRANSLATE_TABLE).split()
+
+
+def phrase_text(items: Iterable[str]) -> str:
+    """Tokens of several strings as one searchable text: " pink hair \x1f anime ".
+
+    Leading and trailing spaces let `" pink hair " in text` test word boundaries.
+    """
+    parts = [" ".join(words(s)) for s in items]
+    return " " + f" {FIELD_SEP} ".join(p for p in parts if p) + " "
+
+
+# --- prompt syntax ---------------------------------------------------------------------------
+
+_LORA_TAG = re.compile(r"<\s*(?:lora|lyco|locon|loha|lokr)\s*:\s*([^:<>]+?)\s*(?::\s*([^:<>]*?)\s*)?(?::[^<>]*)?>",
+                       re.IGNORECASE)
+_ANGLE_TAG = re.compile(r"<[^<>]*>")
+_WEIGHT = re.compile(r":\s*[-+]?\d*\.?\d+\s*(?=[)\]}>])")
+_EMBEDDING = re.compile(r"\bembedding:\S+", re.IGNORECASE)
+_BREAK = re.compile(r"\bBREAK\b")
+_ESCAPE = re.compile(r"\\(.)")
+_SPACES = re.compile(r"[ \t]+")
+
+
+def extract_prompt_loras(prompt: str) -> tuple[str, list[tuple[str, float | None]]]:
+    """Remove A1111 `<lora:name:weight>` tags; return the prompt without them and the pins.
+
+    ComfyUI's text encoders do not read that syntax (it would be encoded as words), so a prompt
+    pasted from A1111 is honoured by pinning the LoRAs instead.
+    """
+    pins: list[tuple[str, float | None]] = []
+
+    def take(m: re.Match[str]) -> str:
+        strength: float | None
+        try:
+            strength = float(m.group(2)) if m.group(2) else None
+        except ValueError:
+            strength = None
+        pins.append((m.group(1).strip(), strength))
+        return " "
+
+    if "<" not in prompt:
+        return prompt, pins
+    cleaned = _LORA_TAG.sub(take, prompt)
+    cleaned = _ANGLE_TAG.sub(" ", cleaned)
+    cleaned = re.sub(r"\s*,\s*(,\s*)+", ", ", cleaned)
+    cleaned = _SPACES.sub(" ", cleaned)
+    cleaned = re.sub(r" +,", ",", cleaned).strip().strip(",").strip()
+    return cleaned, pins
+
+
+def clean_prompt(prompt: str) -> str:
+    """Prompt text without weighting syntax, LoRA/embedding tags and BREAK, for analysis only."""
+    text = _LORA_TAG.sub(" ", prompt or "")
+    text = _ANGLE_TAG.sub(" ", text)
+    text = _EMBEDDING.sub(" ", text)
+    text = _ESCAPE.sub(r"\1", text)
+    text = _WEIGHT.sub("", text)
+    text = _BREAK.sub(",", text)
+    return text
+
+
+_CHUNK_SPLIT = re.compile(r"[,;.!?|\n()\[\]{}\u3001\uff0c\u3002]+")
+
+
+def chunks(prompt: str) -> list[list[str]]:
+    """The prompt as comma/sentence separated chunks of words (weights and tags removed)."""
+    out = []
+    for part in _CHUNK_SPLIT.split(clean_prompt(prompt)):
+        toks = words(part)
+        if toks:
+            out.append(toks)
+    return out
+
+
+# --- surface forms -----------------------------------------------------------------------------
+
+_IRREGULAR = {
+    "man": "men", "woman": "women", "child": "children", "person": "people", "mouse": "mice",
+    "wolf": "wolves", "elf": "elves", "leaf": "leaves", "knife": "knives", "foot": "feet",
+    "tooth": "teeth", "goose": "geese", "thief": "thieves", "shelf": "shelves", "dwarf": "dwarves",
+}
+_IRREGULAR_BACK = {v: k for k, v in _IRREGULAR.items()}
+_UNCOUNTABLE = {"fish", "sheep", "deer", "hair", "anime", "manga", "armor", "armour", "clothes", "series",
+                "species", "glasses", "jeans", "pants", "shorts", "news", "chess", "physics", "scenery"}
+SPELLING = {
+    "harbour": "harbor", "colour": "color", "colours": "colors", "grey": "gray", "watercolour": "watercolor",
+    "armour": "armor", "theatre": "theater", "centre": "center", "neighbour": "neighbor", "jewellery": "jewelry",
+    "favourite": "favorite", "colourful": "colorful", "moustache": "mustache", "aeroplane": "airplane",
+    "pyjamas": "pajamas", "metre": "meter", "fibre": "fiber", "sombre": "somber", "catalogue": "catalog",
+}
+_SPELLING_ALL = {**SPELLING, **{v: k for k, v in SPELLING.items()}}
+
+
+@lru_cache(maxsize=65536)
+def word_forms(word: str) -> frozenset[str]:
+    """Forms of one word that count as the same word: itself, singular/plural, other spelling."""
+    forms = {word}
+    if word in _IRREGULAR:
+        forms.add(_IRREGULAR[word])
+    elif word in _IRREGULAR_BACK:
+        forms.add(_IRREGULAR_BACK[word])
+    elif word.isalpha() and len(word) >= 3 and word not in _UNCOUNTABLE:
+        if word.endswith("ies") and len(word) > 4:
+            forms.add(word[:-3] + "y")
+        elif word.endswith("es") and word[:-2].endswith(("ss", "x", "ch", "sh", "z")):
+            forms.add(word[:-2])
+        elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+            forms.add(word[:-1])
+        elif word.endswith("y") and word[-2] not in "aeiou":
+            forms.add(word[:-1] + "ies")
+        elif word.endswith(("s", "x", "ch", "sh", "z")):
+            forms.add(word + "es")
+        else:
+            forms.add(word + "s")
+    for f in list(forms):
+        if f in _SPELLING_ALL:
+            forms.add(_SPELLING_ALL[f])
+    return frozenset(forms)
+
+
+@dataclass(frozen=True)
+class Term:
+    """A word or phrase to look for, with every surface form that counts as a match.
+
+    `words` are the single-word forms (for set look-ups); `phrases` the space-padded phrase forms
+    (for substring look-ups in a profile text). A one-word term has no phrases.
+    """
+
+    text: str
+    tokens: tuple[str, ...]
+    words: frozenset[str]
+    phrases: tuple[str, ...]
+
+    @property
+    def is_phrase(self) -> bool:
+        return len(self.tokens) > 1
+
+    def in_text(self, field_set: frozenset[str] | set[str], field_text: str) -> bool:
+        """Whether the term occurs in a field given as (token set, padded text)."""
+        if not self.phrases:
+            return not self.words.isdisjoint(field_set)
+        if self.words.isdisjoint(field_set):  # cheap rejection: the last word is absent
+            return False
+        return any(p in field_text for p in self.phrases)
+
+
+@lru_cache(maxsize=16384)
+def make_term(text: str) -> Term:
+    """The Term for a word or phrase (any case or punctuation: it is tokenised first)."""
+    toks = tuple(words(text))
+    if not toks:
+        return Term(text, (), frozenset(), ())
+    if len(toks) == 1:
+        return Term(" ".join(toks), toks, word_forms(toks[0]), ())
+    last_forms = word_forms(toks[-1])
+    head = " ".join(toks[:-1])
+    phrases = tuple(sorted(f" {head} {f} " for f in last_forms))
+    return Term(" ".join(toks), toks, last_forms, phrases)
+
+
+def contains(text_tokens: frozenset[str] | set[str], padded_text: str, term_text: str) -> bool:
+    """Whether a tokenised text contains a word or phrase (any of its forms)."""
+    return make_term(term_text).in_text(text_tokens, padded_text)
+
+
+def pad(tokens: Iterable[str]) -> str:
+    return " " + " ".join(tokens) + " "

@@ -1,0 +1,160 @@
+"""One real ComfyUI server for the whole integration run, on a free port, with the synthetic library.
+
+The library is linked file by file into a temporary models folder, so tests may add broken
+files to it without touching the library `make setup` built. Everything the server writes
+(user settings, index cache, CivitAI cache, temp, output) lives under pytest's temp folder.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import types
+import uuid
+
+import pytest
+
+from intelligent_pipeline.client.api import ComfyClient
+from intelligent_pipeline.client.graphs import load_api_workflow, plan_from_png
+from intelligent_pipeline.client.server import PACK_DIR, ComfyServer, find_comfyui
+
+SYNTH_LIBRARY = os.environ.get("SYNTH_LIBRARY") or os.path.join(PACK_DIR, ".runtime", "models")
+SMALL_FILE = 1 << 20  # sidecars and small files are copied, model weights linked
+
+
+class _PickleTrap:
+    """Unpickling this runs code that leaves a marker file: the index must never do that."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _ensure_library() -> str:
+    if not os.path.isdir(os.path.join(SYNTH_LIBRARY, "checkpoints")):
+        comfyui = find_comfyui()
+        subprocess.run([sys.executable, os.path.join(PACK_DIR, "tests", "fixtures", "synthlib.py"),
+                        "--out", SYNTH_LIBRARY, "--comfyui", comfyui], check=True, cwd=comfyui)
+    return SYNTH_LIBRARY
+
+
+def mirror_library(src: str, dst: str) -> None:
+    for root, _dirs, files in os.walk(src):
+        rel = os.path.relpath(root, src)
+        os.makedirs(os.path.join(dst, rel), exist_ok=True)
+        for name in files:
+            s, d = os.path.join(root, name), os.path.join(dst, rel, name)
+            if os.path.getsize(s) > SMALL_FILE:
+                os.symlink(os.path.abspath(s), d)
+            else:
+                shutil.copy2(s, d)
+
+
+def add_broken_files(models: str, marker: str) -> dict[str, str]:
+    """A malformed sidecar, a truncated safetensors file and a pickle that must never be opened."""
+    loras = os.path.join(models, "loras")
+    donor = next(f for f in sorted(os.listdir(loras)) if f.endswith(".safetensors"))
+    broken_sidecar_lora = os.path.join(loras, "broken_sidecar_lora.safetensors")
+    os.symlink(os.path.realpath(os.path.join(loras, donor)), broken_sidecar_lora)
+    with open(os.path.join(loras, "broken_sidecar_lora.metadata.json"), "w") as f:
+        f.write('{"model_name": "half a sidecar", "tags": ["anime", ')
+    with open(os.path.join(loras, "truncated_lora.safetensors"), "wb") as f:
+        f.write((10_000).to_bytes(8, "little") + b'{"lora_unet_x.lora_down.weight": {"dtype": "F16", "sha')
+    with open(os.path.join(models, "checkpoints", "legacy_pickle.ckpt"), "wb") as f:
+        pickle.dump(_PickleTrap(marker), f)
+    return {"sidecar": "broken_sidecar_lora.safetensors", "truncated": "truncated_lora.safetensors",
+            "pickle": "legacy_pickle.ckpt"}
+
+
+@pytest.fixture(scope="session")
+def library_dir(tmp_path_factory) -> str:
+    return _ensure_library()
+
+
+@pytest.fixture(scope="session")
+def server_env(tmp_path_factory, library_dir):
+    base = tmp_path_factory.mktemp("comfy")
+    models = str(base / "models_src")
+    mirror_library(library_dir, models)
+    marker = str(base / "PICKLE_WAS_LOADED")
+    broken = add_broken_files(models, marker)
+    settings = {
+        "cache.dir": str(base / "civitai_cache"),
+        "index.cache_dir": str(base / "index_cache"),
+        "civitai.enabled": False,
+        "ollama.enabled": False,
+        "index.recheck_s": 0,
+    }
+    server = ComfyServer(comfyui_path=find_comfyui(), state_dir=str(base / "state"), models_dir=models,
+                         settings=settings)
+    server.start()
+    try:
+        yield {"server": server, "models": models, "marker": marker, "broken": broken, "base": str(base)}
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def server(server_env) -> ComfyServer:
+    return server_env["server"]
+
+
+@pytest.fixture(scope="session")
+def client(server) -> ComfyClient:
+    return ComfyClient(server.url, timeout=120)
+
+
+# Helpers for the tests (handed out through the `h` fixture: test files are not a package).
+
+
+def fast_graph(workflow: str, prompt: str, seed: int = 1, prefix: str | None = None) -> dict:
+    """The shipped workflow with the prompt set and a 64x64, 3-step run (the CPU needs speed)."""
+    graph = copy.deepcopy(load_api_workflow(workflow))
+    for node in graph.values():
+        inputs = node["inputs"]
+        if node["class_type"] == "IntelligentPromptAnalyzer":
+            inputs["prompt"] = prompt
+        elif node["class_type"] == "IntelligentAutoModelPicker":
+            inputs.update(width=64, height=64, steps=3)
+        elif node["class_type"] in ("IntelligentMemoryAwareSampler", "KSampler"):
+            inputs["seed"] = seed
+        elif node["class_type"] == "SaveImage":
+            inputs["filename_prefix"] = prefix or f"test_{uuid.uuid4().hex[:8]}"
+    return graph
+
+
+def saved_pngs(server, entry: dict) -> list[str]:
+    out = []
+    for node_output in entry["outputs"].values():
+        for img in node_output.get("images", []):
+            out.append(os.path.join(server.state_dir, "output", img["subfolder"], img["filename"]))
+    return out
+
+
+def png_plan(path: str) -> dict | None:
+    with open(path, "rb") as f:
+        return plan_from_png(f.read())
+
+
+def models_by_name(client, kind: str) -> dict[str, dict]:
+    return {m["name"]: m for m in client.get(f"/intelligent/api/models?type={kind}&limit=10000")["items"]}
+
+
+def executed_nodes(entry: dict) -> set[str]:
+    """Node ids that really ran (not served from ComfyUI's cache) in a finished prompt."""
+    cached: set[str] = set()
+    for kind, data in entry.get("status", {}).get("messages", []):
+        if kind == "execution_cached":
+            cached.update(data.get("nodes", []))
+    return set(entry["prompt"][2].keys()) - cached
+
+
+@pytest.fixture(scope="session")
+def h():
+    return types.SimpleNamespace(fast_graph=fast_graph, saved_pngs=saved_pngs, png_plan=png_plan,
+                                 models_by_name=models_by_name, executed_nodes=executed_nodes)

@@ -1,0 +1,116 @@
+"""The four nodes on a real ComfyUI: registration, both shipped workflows, the plan in the PNG, caching."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+
+import pytest
+
+from intelligent_pipeline.client.graphs import PICKER_WITH_KSAMPLER, PROMPT_TO_IMAGE
+
+pytestmark = pytest.mark.integration
+
+NODES = {
+    "IntelligentPromptAnalyzer": "Intelligent Prompt Analyzer",
+    "IntelligentAutoModelPicker": "Auto Model Picker",
+    "IntelligentAutoLoraStack": "Auto LoRA Stack",
+    "IntelligentMemoryAwareSampler": "Memory-Aware Sampler",
+}
+
+
+def test_object_info_lists_the_four_nodes(client):
+    info = client.get("/object_info")
+    for node_id, display in NODES.items():
+        assert node_id in info, node_id
+        assert info[node_id]["display_name"] == display
+        assert info[node_id]["category"] == "intelligent"
+    picker = info["IntelligentAutoModelPicker"]
+    assert picker["output"][:4] == ["MODEL", "CLIP", "VAE", "INTELLIGENT_PLAN"]
+    ksampler = info["KSampler"]["input"]["required"]
+    # the picker's sampler/scheduler outputs are KSampler's own combos, so they connect
+    assert picker["output"][6] == ksampler["sampler_name"][0]
+    assert picker["output"][7] == ksampler["scheduler"][0]
+    stack = info["IntelligentAutoLoraStack"]["output"]
+    assert stack[-1] == "LORA_STACK" and stack[2:4] == ["CONDITIONING", "CONDITIONING"]
+    assert info["IntelligentMemoryAwareSampler"]["output"][:2] == ["LATENT", "IMAGE"]
+
+
+@pytest.mark.parametrize("workflow", [PROMPT_TO_IMAGE, PICKER_WITH_KSAMPLER])
+def test_shipped_workflow_writes_a_png_carrying_the_plan(client, server, h, workflow):
+    graph = h.fast_graph(workflow, "anime girl with pink hair")
+    editor_info = {"workflow": {"nodes": [], "links": [], "version": 0.4}}
+    entry = client.run(graph, extra_pnginfo=editor_info, timeout=600)
+    pngs = h.saved_pngs(server, entry)
+    assert len(pngs) == 1 and os.path.getsize(pngs[0]) > 0
+    plan = h.png_plan(pngs[0])
+    assert plan is not None, "the PNG has no intelligent_plan chunk"
+    assert plan["version"] == 1
+    assert plan["checkpoint"]["name"].endswith(".safetensors")
+    assert plan["settings"]["width"] == 64 and plan["settings"]["steps"] == 3
+    with open(pngs[0], "rb") as f:
+        from intelligent_pipeline.client.graphs import png_text_chunks
+
+        chunks = png_text_chunks(f.read())
+    assert json.loads(chunks["workflow"]) == editor_info["workflow"], "the editor's own metadata is kept"
+    if workflow == PROMPT_TO_IMAGE:
+        assert plan["memory"]["level"] in ("NONE", "BALANCED", "AGGRESSIVE") and plan["memory"]["reasons"]
+        assert plan["settings"]["seed"] == 1
+        triggers = [w for lora in plan["loras"] for w in lora["trigger_words"]]
+        assert all(plan["prompt"]["positive"].lower().count(w.lower()) >= 1 for w in triggers)
+
+
+def test_image_is_not_blank(client, server, h):
+    from PIL import Image
+
+    entry = client.run(h.fast_graph(PROMPT_TO_IMAGE, "photo of an old fisherman at dawn", seed=3), timeout=600)
+    img = Image.open(h.saved_pngs(server, entry)[0]).convert("L")
+    lo, hi = img.getextrema()
+    assert img.size == (64, 64)
+    assert hi - lo > 10, f"the decoded image is flat ({lo}..{hi})"
+
+
+def test_plan_survives_comfyui_output_cache(client, server, h):
+    """Re-queued with only the seed, then only the file prefix, changed: our nodes come from the
+    cache (they don't re-run), yet every PNG still carries the plan."""
+    graph = h.fast_graph(PROMPT_TO_IMAGE, "watercolor painting of a quiet harbour", seed=11)
+    first = client.run(graph, extra_pnginfo={}, timeout=600)
+    plan1 = h.png_plan(h.saved_pngs(server, first)[0])
+    assert plan1 is not None
+
+    graph["4"]["inputs"]["seed"] = 12
+    second = client.run(graph, extra_pnginfo={}, timeout=600)
+    ran = h.executed_nodes(second)
+    assert "2" not in ran and "3" not in ran and "4" in ran, ran
+    plan2 = h.png_plan(h.saved_pngs(server, second)[0])
+    assert plan2["checkpoint"]["name"] == plan1["checkpoint"]["name"] and plan2["settings"]["seed"] == 12
+
+    graph["5"]["inputs"]["filename_prefix"] = "cache_check_other_prefix"
+    third = client.run(graph, timeout=600)  # an API caller that sends no extra_pnginfo at all
+    ran = h.executed_nodes(third)
+    assert ran == {"5"}, ran
+    plan3 = h.png_plan(h.saved_pngs(server, third)[0])
+    assert plan3 == plan2
+
+
+def test_unchanged_library_is_cached_and_a_changed_library_reruns(client, server, server_env, h, library_dir):
+    graph = h.fast_graph(PROMPT_TO_IMAGE, "a red bicycle leaning on a wall", seed=5)
+    client.run(graph, timeout=600)
+    again = client.run(graph | {"5": dict(graph["5"], inputs=dict(graph["5"]["inputs"], filename_prefix="again"))},
+                       timeout=600)
+    assert h.executed_nodes(again) == {"5"}
+
+    loras = os.path.join(server_env["models"], "loras")
+    donor = next(f for f in sorted(os.listdir(loras)) if f.endswith(".safetensors") and "broken" not in f
+                 and "truncated" not in f)
+    added = os.path.join(loras, "zz_added_later.safetensors")
+    shutil.copyfile(os.path.realpath(os.path.join(loras, donor)), added)
+    try:
+        time.sleep(0.05)
+        changed = client.run(graph | {"5": dict(graph["5"], inputs=dict(graph["5"]["inputs"], filename_prefix="b"))},
+                             timeout=600)
+        ran = h.executed_nodes(changed)
+        assert "2" in ran and "3" in ran, f"a changed library must re-run the picker and the stack: {ran}"
+    finally:
+        os.unlink(added)

@@ -1,0 +1,494 @@
+"""ModelIndex: the walk, the merge of sources into records, incremental rescans, queries."""
+from __future__ import annotations
+
+import builtins
+import json
+import logging
+import os
+import pickle
+import struct
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from intelligent_pipeline.metadata import FOLDER_KINDS, ModelIndex, StaticModelPaths
+
+
+class FakeClock:
+    def __init__(self, step: float = 0.0):
+        self.t = 1000.0
+        self.step = step
+
+    def __call__(self) -> float:
+        self.t += self.step
+        return self.t
+
+
+class OpenSpy:
+    """Records every path opened through builtins.open."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch):
+        self.paths: list[str] = []
+        real_open = builtins.open
+
+        def spy(file: Any, *args: Any, **kwargs: Any) -> Any:
+            self.paths.append(os.fspath(file) if not isinstance(file, int) else f"fd:{file}")
+            return real_open(file, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "open", spy)
+
+
+def test_scan_indexes_every_kind_with_names_relative_to_the_root(lib, kit) -> None:
+    lib.model("checkpoints", "sd15/realistic.safetensors", kit.SD1_CHECKPOINT)
+    lib.model("checkpoints", "xl.safetensors", kit.SDXL_CHECKPOINT)
+    lib.model("loras", "style/pixel.safetensors", kit.SDXL_LORA_KOHYA)
+    lib.model("unet", "flux1-dev.safetensors", kit.FLUX_DEV_DIFFUSION_MODEL)  # the legacy second root
+    (lib.folder("loras") / "notes.txt").write_text("not a model")
+    (lib.folder("loras") / "partial.safetensors.part").write_bytes(b"x")
+    index = lib.index()
+    result = index.scan()
+    assert result.total == 4
+    assert result.changed == 4
+    assert result.by_type == {"checkpoint": 2, "lora": 1, "vae": 0, "diffusion_model": 1, "text_encoder": 0,
+                              "embedding": 0}
+    assert index.counts() == result.by_type
+    assert set(result.to_dict()) == {"total", "by_type", "changed", "seconds"}
+    assert [(r.kind, r.name) for r in index.records()] == [
+        ("checkpoint", "sd15/realistic.safetensors"), ("checkpoint", "xl.safetensors"),
+        ("diffusion_model", "flux1-dev.safetensors"), ("lora", "style/pixel.safetensors")]
+    rec = index.get("checkpoint", "sd15/realistic.safetensors")
+    assert rec is not None
+    assert (rec.architecture, rec.base_model, rec.has_vae, rec.title) == ("sd1", "SD 1.5", True, "realistic")
+    assert rec.path == str(lib.models / "checkpoints" / "sd15" / "realistic.safetensors")
+    assert index.get("checkpoint", "sd15\\realistic.safetensors") == rec  # Windows-style separators
+    assert index.get("lora", "sd15/realistic.safetensors") is None
+    assert index.get("diffusion_model", "flux1-dev.safetensors").architecture == "flux"
+
+
+def test_sidecars_are_merged_in_order_of_trust(lib, kit) -> None:
+    path = lib.model("loras", "detail.safetensors", kit.SDXL_LORA_KOHYA,
+                     {"ss_output_name": "detail_v2", "ss_tag_frequency": json.dumps({"1_x": {"Castle": 3}})})
+    folder = path.parent
+    kit.write_json(folder / "detail.metadata.json", {
+        "model_name": "Detail Tweaker XL", "base_model": "Unknown", "tags": ["Detail"], "trainedWords": ["detailed"],
+        "usage_tips": "{\"strength\": 0.6}", "exclude": False})
+    kit.write_json(folder / "detail.civitai.info", {
+        "baseModel": "SDXL 1.0", "trainedWords": ["intricate"], "model": {"name": "Detail (CivitAI)", "tags": ["tool"]},
+        "stats": {"downloadCount": 50}})
+    kit.write_json(folder / "detail.json", {"activation text": "sharp", "preferred weight": 1.0, "sd version": "SDXL"})
+    (folder / "detail.preview.png").write_bytes(b"png")
+    index = lib.index()
+    index.scan()
+    rec = index.get("lora", "detail.safetensors")
+    assert rec.title == "Detail Tweaker XL"  # lora-manager beats civitai-info and the header
+    assert rec.base_model == "SDXL 1.0"  # lora-manager's "Unknown" does not override civitai-info
+    assert rec.extra["base_model_source"] == "civitai-info"
+    assert rec.architecture == "sdxl"
+    assert rec.trigger_words == ("detailed", "intricate", "sharp")
+    assert rec.tags == ("detail", "tool", "castle")
+    assert rec.preferred_weight == 0.6  # lora-manager's usage tips beat a1111's preferred weight
+    assert rec.downloads == 50
+    assert rec.excluded is False
+    assert rec.sources == ("lora-manager", "civitai-info", "a1111", "header")
+    assert rec.preview == "detail.preview.png"
+    assert rec.problems == ()
+
+
+def test_preview_lookup_order_and_lora_manager_preview_url(lib, kit, tmp_path: Path) -> None:
+    first = lib.model("loras", "sub/a.safetensors", kit.SD1_LORA_KOHYA)
+    (first.parent / "a.png").write_bytes(b"1")
+    (first.parent / "a.preview.png").write_bytes(b"2")
+    second = lib.model("loras", "b.safetensors", kit.SD1_LORA_KOHYA)
+    kit.write_json(second.parent / "b.metadata.json", {"preview_url": str(lib.folder("loras") / "previews" / "b.jpg")})
+    (lib.folder("loras") / "previews").mkdir()
+    (lib.folder("loras") / "previews" / "b.jpg").write_bytes(b"3")
+    third = lib.model("loras", "c.safetensors", kit.SD1_LORA_KOHYA)
+    (tmp_path / "outside.jpg").write_bytes(b"4")
+    kit.write_json(third.parent / "c.metadata.json", {"preview_url": str(tmp_path / "outside.jpg")})
+    index = lib.index()
+    index.scan()
+    assert index.get("lora", "sub/a.safetensors").preview == "sub/a.preview.png"
+    assert index.get("lora", "b.safetensors").preview == "previews/b.jpg"
+    assert index.get("lora", "c.safetensors").preview is None  # never point outside a model root
+
+
+def test_broken_sidecar_is_skipped_logged_once_and_the_rest_indexes(lib, kit, caplog) -> None:
+    path = lib.model("loras", "x.safetensors", kit.SD1_LORA_KOHYA)
+    (path.parent / "x.metadata.json").write_text('{"model_name": "X", "tags": [', encoding="utf-8")
+    kit.write_json(path.parent / "x.json", {"activation text": "xword"})
+    with caplog.at_level(logging.INFO):
+        lib.index().scan()
+        index = lib.index()
+        index.scan()
+    rec = index.get("lora", "x.safetensors")
+    assert rec is not None
+    assert rec.trigger_words == ("xword",)
+    assert rec.architecture == "sd1"
+    assert any("x.metadata.json" in p and "not valid JSON" in p for p in rec.problems)
+    assert "lora-manager" not in rec.sources
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "x.metadata.json" in r.getMessage()]
+    assert len(warnings) == 2  # one per index that read it, no more
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    (struct.pack("<Q", 10_000) + b'{"a": 1}', "truncated"),
+    (struct.pack("<Q", 2**62) + b"{}", "limit"),
+    (struct.pack("<Q", 12) + b"not json!!!!", "not valid JSON"),
+    (struct.pack("<Q", 9) + b"[1, 2, 3]", "expected an object"),
+])
+def test_bad_safetensors_are_indexed_with_a_problem(lib, caplog, content: bytes, problem: str) -> None:
+    (lib.folder("checkpoints") / "bad.safetensors").write_bytes(content)
+    with caplog.at_level(logging.WARNING):
+        index = lib.index()
+        result = index.scan()
+    assert result.total == 1
+    rec = index.get("checkpoint", "bad.safetensors")
+    assert rec.architecture == "unknown"
+    assert len(rec.problems) == 1 and rec.problems[0].startswith("unreadable header") and problem in rec.problems[0]
+    assert len([r for r in caplog.records if "bad.safetensors" in r.getMessage()]) == 1
+
+
+def test_incomplete_download_is_a_problem(lib, kit) -> None:
+    path = lib.model("checkpoints", "half.safetensors", kit.SD1_CHECKPOINT)
+    with open(path, "r+b") as f:
+        f.truncate(path.stat().st_size // 2)
+    index = lib.index()
+    index.scan()
+    rec = index.get("checkpoint", "half.safetensors")
+    assert rec.architecture == "sd1"  # the header is still whole
+    assert any(p.startswith("incomplete file") for p in rec.problems)
+
+
+class _Detonator:
+    """Unpickling this creates a folder: proof that a pickle was loaded."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (os.mkdir, (self.marker,))
+
+
+def test_pickles_are_indexed_by_name_and_never_opened(lib, tmp_path: Path, monkeypatch, caplog) -> None:
+    probe = tmp_path / "probe_marker"
+    pickle.loads(pickle.dumps(_Detonator(str(probe))))
+    assert probe.is_dir()  # the payload does go off when unpickled
+    marker = tmp_path / "loaded_marker"
+    ckpt = lib.folder("checkpoints") / "old_model.ckpt"
+    ckpt.write_bytes(pickle.dumps(_Detonator(str(marker))))
+    for name in ("emb.pt", "weights.pth", "pytorch_model.bin"):
+        (lib.folder("embeddings") / name).write_bytes(pickle.dumps(_Detonator(str(marker))))
+    kit_json = {"sd version": "SD1", "activation text": "oldstyle"}
+    (lib.folder("checkpoints") / "old_model.json").write_text(json.dumps(kit_json), encoding="utf-8")
+    spy = OpenSpy(monkeypatch)
+    with caplog.at_level(logging.INFO):
+        index = lib.index()
+        index.scan()
+    assert not marker.exists()
+    assert not any(p.endswith((".ckpt", ".pt", ".pth", ".bin")) for p in spy.paths)
+    rec = index.get("checkpoint", "old_model.ckpt")
+    assert rec.problems == ("pickle file: not opened (architecture from sidecars only)",)
+    assert (rec.architecture, rec.base_model, rec.trigger_words) == ("sd1", "SD 1.5", ("oldstyle",))
+    assert "header" not in rec.sources
+    assert index.counts()["embedding"] == 3
+    assert len([r for r in caplog.records if "old_model.ckpt" in r.getMessage()]) == 1
+
+
+def test_sidecar_contradicting_confident_tensors_loses(lib, kit) -> None:
+    path = lib.model("loras", "mislabeled.safetensors", kit.SDXL_LORA_KOHYA)
+    kit.write_json(path.parent / "mislabeled.metadata.json", {"model_name": "M", "base_model": "SD 1.5"})
+    index = lib.index()
+    index.scan()
+    rec = index.get("lora", "mislabeled.safetensors")
+    assert (rec.architecture, rec.base_model) == ("sdxl", "SDXL 1.0")
+    assert rec.extra["base_model_source"] == "header"
+    assert len(rec.problems) == 1 and "SD 1.5" in rec.problems[0] and "sdxl" in rec.problems[0]
+    assert rec.title == "M"  # the sidecar's other facts still count
+
+
+def test_sidecar_family_within_the_detected_architecture_is_kept(lib, kit) -> None:
+    path = lib.model("loras", "pony_style.safetensors", kit.SDXL_LORA_KOHYA)
+    kit.write_json(path.parent / "pony_style.civitai.info", {"baseModel": "Pony", "model": {"name": "P"}})
+    weak = lib.model("loras", "te_only.safetensors",
+                     {k: v for k, v in kit.SDXL_LORA_KOHYA.items() if k.startswith("lora_te")})
+    kit.write_json(weak.parent / "te_only.json", {"sd version": "SD1"})
+    index = lib.index()
+    index.scan()
+    pony = index.get("lora", "pony_style.safetensors")
+    assert (pony.architecture, pony.base_model, pony.problems) == ("sdxl", "Pony", ())
+    # text-encoder-only evidence is too weak to overrule a sidecar
+    assert index.get("lora", "te_only.safetensors").architecture == "sd1"
+
+
+def test_trainer_metadata_base_model_used_when_no_sidecar(lib, kit) -> None:
+    lib.model("loras", "kohya.safetensors", {k: v for k, v in kit.SDXL_LORA_KOHYA.items() if k.startswith("lora_te")},
+              {"ss_base_model_version": "sdxl_base_v1-0", "modelspec.trigger_phrase": "kw1, kw2"})
+    index = lib.index()
+    index.scan()
+    rec = index.get("lora", "kohya.safetensors")
+    assert (rec.base_model, rec.architecture, rec.trigger_words) == ("SDXL 1.0", "sdxl", ("kw1", "kw2"))
+    assert rec.extra["base_model_source"] == "header"
+
+
+def test_incremental_rescan_counts_added_modified_removed(lib, kit) -> None:
+    a = lib.model("loras", "a.safetensors", kit.SD1_LORA_KOHYA)
+    b = lib.model("loras", "b.safetensors", kit.SDXL_LORA_KOHYA)
+    index = lib.index()
+    assert index.generation == 0
+    assert index.scan().changed == 2
+    g = index.generation
+    assert g == 1
+    assert index.scan().changed == 0
+    assert index.generation == g
+
+    c = lib.model("loras", "c.safetensors", kit.FLUX_LORA_KOHYA)
+    assert index.scan().changed == 1
+    assert index.get("lora", "c.safetensors").architecture == "flux"
+    assert index.generation == g + 1
+
+    kit.write_sparse_safetensors(str(b), kit.SD1_LORA_KOHYA)  # same name, new content
+    kit.bump_mtime(b)
+    assert index.scan().changed == 1
+    assert index.get("lora", "b.safetensors").architecture == "sd1"
+
+    kit.write_json(a.parent / "a.json", {"activation text": "newword"})  # a sidecar appears
+    assert index.scan().changed == 1
+    assert index.get("lora", "a.safetensors").trigger_words == ("newword",)
+    kit.write_json(a.parent / "a.json", {"activation text": "other"})  # the sidecar changes
+    kit.bump_mtime(a.parent / "a.json")
+    assert index.scan().changed == 1
+    assert index.get("lora", "a.safetensors").trigger_words == ("other",)
+
+    c.unlink()
+    assert index.scan().changed == 1
+    assert index.get("lora", "c.safetensors") is None
+
+    d = lib.model("loras", "d.safetensors", kit.SD1_LORA_KOHYA)
+    a.unlink()
+    kit.bump_mtime(b)
+    assert index.scan().changed == 3
+    assert [r.name for r in index.records("lora")] == ["b.safetensors", "d.safetensors"]
+    assert d.exists()
+    assert index.generation == g + 6  # one bump per scan that changed something
+
+
+def test_unchanged_rescan_is_a_pure_stat_walk(lib, kit, monkeypatch) -> None:
+    for i in range(40):
+        p = lib.model("loras", f"sub{i % 3}/l{i}.safetensors", kit.SD1_LORA_KOHYA)
+        kit.write_json(p.parent / f"l{i}.metadata.json", {"model_name": f"L{i}"})
+    index = lib.index(cache_path=lib.cache_path)
+    index.scan()
+    spy = OpenSpy(monkeypatch)
+    result = index.scan()
+    assert result.changed == 0
+    assert spy.paths == []
+
+
+def test_force_rescan_rereads_everything_but_counts_only_real_changes(lib, kit, monkeypatch) -> None:
+    lib.model("loras", "a.safetensors", kit.SD1_LORA_KOHYA)
+    index = lib.index()
+    index.scan()
+    spy = OpenSpy(monkeypatch)
+    result = index.scan(force=True)
+    assert result.changed == 0
+    assert any(p.endswith("a.safetensors") for p in spy.paths)
+
+
+def test_recheck_if_due_uses_the_clock(lib, kit) -> None:
+    clock = FakeClock()
+    lib.model("loras", "a.safetensors", kit.SD1_LORA_KOHYA)
+    index = lib.index(clock=clock)
+    assert index.recheck_if_due(10) is True  # never scanned: due, and a file appeared
+    assert index.recheck_if_due(10) is False
+    lib.model("loras", "b.safetensors", kit.SD1_LORA_KOHYA)
+    clock.t += 9.9
+    assert index.recheck_if_due(10) is False  # not yet due: the new file is not seen
+    assert index.get("lora", "b.safetensors") is None
+    clock.t += 0.1
+    assert index.recheck_if_due(10) is True
+    assert index.get("lora", "b.safetensors") is not None
+    clock.t += 10
+    assert index.recheck_if_due(10) is False  # due, but nothing changed
+
+
+def test_recheck_does_not_wait_for_a_running_scan(lib, kit) -> None:
+    lib.model("loras", "a.safetensors", kit.SD1_LORA_KOHYA)
+    index = lib.index()
+    with index._scan_lock:  # a scan in progress on another thread
+        assert index.recheck_if_due(0) is False
+
+
+def test_same_file_name_in_two_subfolders_is_two_models(lib, kit) -> None:
+    lib.model("loras", "anime/detail.safetensors", kit.SD1_LORA_KOHYA)
+    lib.model("loras", "photo/detail.safetensors", kit.SDXL_LORA_KOHYA)
+    index = lib.index()
+    assert index.scan().total == 2
+    assert index.get("lora", "anime/detail.safetensors").architecture == "sd1"
+    assert index.get("lora", "photo/detail.safetensors").architecture == "sdxl"
+
+
+def test_same_name_in_two_roots_first_root_wins(tmp_path: Path, kit, caplog) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    kit.write_sparse_safetensors(str(first / "x.safetensors"), kit.SD1_LORA_KOHYA)
+    kit.write_sparse_safetensors(str(second / "x.safetensors"), kit.SDXL_LORA_KOHYA)
+    kit.write_sparse_safetensors(str(second / "y.safetensors"), kit.SDXL_LORA_KOHYA)
+    index = ModelIndex(StaticModelPaths({"lora": [str(first), str(second)]}))
+    with caplog.at_level(logging.INFO):
+        assert index.scan().total == 2
+        index.scan()
+    rec = index.get("lora", "x.safetensors")
+    assert rec.path == str(first / "x.safetensors") and rec.architecture == "sd1"
+    assert index.get("lora", "y.safetensors").path == str(second / "y.safetensors")
+    logged = [r for r in caplog.records if str(second / "x.safetensors") in r.getMessage()]
+    assert len(logged) == 1  # logged when first seen, not on every rescan
+
+
+def test_unicode_names(lib, kit) -> None:
+    path = lib.model("loras", "日本語/café_ネオン.safetensors", kit.SDXL_LORA_KOHYA)
+    kit.write_json(path.parent / "café_ネオン.metadata.json", {"model_name": "Café Néon ✨", "tags": ["ÉCLAIR"]})
+    (path.parent / "café_ネオン.preview.webp").write_bytes(b"x")
+    index = lib.index(cache_path=lib.cache_path)
+    index.scan()
+    rec = index.get("lora", "日本語/café_ネオン.safetensors")
+    assert rec is not None
+    assert (rec.title, rec.tags, rec.preview) == ("Café Néon ✨", ("éclair",), "日本語/café_ネオン.preview.webp")
+    assert index.find(q="ネオン") == [rec]
+    again = lib.index(cache_path=lib.cache_path)
+    assert again.get("lora", "日本語/café_ネオン.safetensors") == rec
+
+
+@pytest.mark.timeout(30)
+def test_symlink_loops_do_not_hang_and_links_are_followed(lib, kit, tmp_path: Path) -> None:
+    loras = lib.folder("loras")
+    lib.model("loras", "sub/a.safetensors", kit.SD1_LORA_KOHYA)
+    os.symlink(loras, loras / "sub" / "back_to_root")
+    os.symlink(loras / "sub", loras / "sub" / "self")
+    elsewhere = tmp_path / "elsewhere"
+    kit.write_sparse_safetensors(str(elsewhere / "linked.safetensors"), kit.SDXL_LORA_KOHYA)
+    os.symlink(elsewhere, loras / "shared")
+    os.symlink(loras / "missing_target", loras / "dangling.safetensors")
+    index = lib.index()
+    result = index.scan()
+    assert sorted(r.name for r in index.records()) == ["shared/linked.safetensors", "sub/a.safetensors"]
+    assert result.total == 2
+
+
+def test_exclude_folders_by_name_absolute_and_relative_path(lib, kit) -> None:
+    lib.model("loras", "keep/a.safetensors", kit.SD1_LORA_KOHYA)
+    lib.model("loras", "archive/b.safetensors", kit.SD1_LORA_KOHYA)
+    lib.model("checkpoints", "x/archive/c.safetensors", kit.SD1_CHECKPOINT)
+    lib.model("loras", "old/d.safetensors", kit.SD1_LORA_KOHYA)
+    lib.model("loras", "nested/skip/e.safetensors", kit.SD1_LORA_KOHYA)
+    lib.model("loras", "other/nested/skip/f.safetensors", kit.SD1_LORA_KOHYA)
+    lib.model("loras", ".trash/g.safetensors", kit.SD1_LORA_KOHYA)
+    (lib.folder("loras") / "keep" / "._a.safetensors").write_bytes(b"\x00" * 16)  # macOS resource fork junk
+    index = lib.index(exclude_folders=["archive", str(lib.models / "loras" / "old"), "nested/skip"])
+    index.scan()
+    assert [r.name for r in index.records()] == ["keep/a.safetensors", "other/nested/skip/f.safetensors"]
+
+
+def test_find_and_records_filters(lib, kit) -> None:
+    a = lib.model("loras", "anime/eyes.safetensors", kit.SDXL_LORA_KOHYA)
+    kit.write_json(a.parent / "eyes.civitai.info", {"baseModel": "Illustrious", "trainedWords": ["Sparkle Eyes"],
+                                                    "model": {"name": "Beautiful Eyes", "tags": ["Anime"]}})
+    b = lib.model("loras", "photo.safetensors", kit.SDXL_LORA_KOHYA)
+    kit.write_json(b.parent / "photo.civitai.info", {"baseModel": "SDXL Lightning", "model": {"name": "Photo"}})
+    lib.model("loras", "sd1.safetensors", kit.SD1_LORA_KOHYA)
+    lib.model("checkpoints", "anime_model.safetensors", kit.SDXL_CHECKPOINT)
+    index = lib.index()
+    index.scan()
+    assert [r.name for r in index.find(q="SPARKLE")] == ["anime/eyes.safetensors"]
+    assert [r.name for r in index.find(q="beautiful eyes")] == ["anime/eyes.safetensors"]
+    assert [r.name for r in index.find(q="anime")] == ["anime_model.safetensors", "anime/eyes.safetensors"]
+    assert [r.name for r in index.find(type="lora", q="anime")] == ["anime/eyes.safetensors"]
+    assert [r.name for r in index.find(type="lora", base_model="sdxl")] == ["photo.safetensors"]
+    assert [r.name for r in index.find(type="lora", base_model="illustrious")] == ["anime/eyes.safetensors"]
+    assert [r.name for r in index.find(base_model="SD 1.5")] == ["sd1.safetensors"]
+    assert len(index.find()) == 4
+    assert [r.kind for r in index.records("checkpoint")] == ["checkpoint"]
+    assert index.counts() == {**dict.fromkeys(FOLDER_KINDS, 0), "checkpoint": 1, "lora": 3}
+    with pytest.raises(ValueError, match="unknown model type"):
+        index.find(type="loras")
+    with pytest.raises(ValueError):
+        index.records("bogus")
+
+
+def test_progress_events_are_throttled_and_end_with_the_total(lib, kit) -> None:
+    sent: list[tuple[str, dict]] = []
+
+    class Sink:
+        def send(self, event: str, data: dict) -> None:
+            sent.append((event, data))
+
+    for i in range(60):
+        lib.model("loras", f"l{i:02}.safetensors", kit.SD1_LORA_KOHYA)
+    index = lib.index(events=Sink(), clock=FakeClock(step=0.1))
+    index.scan()
+    assert 3 <= len(sent) < 30
+    assert {e for e, _ in sent} == {"intelligent.progress"}
+    assert all(d["task"] == "index" and set(d) == {"task", "done", "total", "message"} for _, d in sent)
+    assert sent[-1][1]["done"] == sent[-1][1]["total"] == 60
+    dones = [d["done"] for _, d in sent]
+    assert dones == sorted(dones)
+    sent.clear()
+    index.scan()
+    assert sent == []  # a rescan that finds nothing new stays quiet
+
+
+def test_a_failing_event_sink_does_not_break_the_scan(lib, kit) -> None:
+    class Broken:
+        def send(self, event: str, data: dict) -> None:
+            raise ConnectionError("socket closed")
+
+    lib.model("loras", "a.safetensors", kit.SD1_LORA_KOHYA)
+    assert lib.index(events=Broken()).scan().total == 1
+
+
+def test_readers_see_consistent_snapshots_during_scans(lib, kit) -> None:
+    for i in range(50):
+        lib.model("loras", f"l{i}.safetensors", kit.SD1_LORA_KOHYA)
+    index = lib.index()
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def scanner() -> None:
+        try:
+            for _ in range(5):
+                index.scan(force=True)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+        finally:
+            done.set()
+
+    t = threading.Thread(target=scanner)
+    t.start()
+    while not done.is_set():
+        records = index.records()
+        assert len(records) in (0, 50)
+        assert len(index.find(q="l1")) in (0, 11)
+    t.join()
+    assert errors == []
+
+
+def _gguf(kv: dict[str, str]) -> bytes:
+    def s(text: str) -> bytes:
+        raw = text.encode()
+        return struct.pack("<Q", len(raw)) + raw
+    body = s("tokenizer.ggml.tokens") + struct.pack("<IIQ", 9, 8, 3) + s("a") + s("b") + s("c")
+    for k, v in kv.items():
+        body += s(k) + struct.pack("<I", 8) + s(v)
+    body += s("general.file_type") + struct.pack("<II", 4, 1)
+    return b"GGUF" + struct.pack("<IQQ", 3, 0, len(kv) + 2) + body
+
+
+def test_gguf_models_get_their_architecture_from_the_header(lib) -> None:
+    (lib.folder("unet") / "flux1-dev-Q4_K_S.gguf").write_bytes(_gguf({"general.architecture": "flux"}))
+    (lib.folder("unet") / "broken.gguf").write_bytes(b"GGUF\x03\x00")
+    index = lib.index()
+    index.scan()
+    rec = index.get("diffusion_model", "flux1-dev-Q4_K_S.gguf")
+    assert (rec.architecture, rec.base_model, rec.sources, rec.problems) == ("flux", "Flux.1 D", ("header",), ())
+    broken = index.get("diffusion_model", "broken.gguf")
+    assert broken.architecture == "unknown" and broken.problems[0].startswith("unreadable header")
