@@ -20,6 +20,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default=os.path.join(PACK_DIR, ".runtime", "models"), help="models folder")
     ap.add_argument("--prompt", default=DEFAULT_PROMPT)
     ap.add_argument("--seed", type=int, default=7)
+    # The synthetic checkpoints run on the CPU: a small image and few steps keep the demo to seconds.
+    ap.add_argument("--width", type=int, default=128)
+    ap.add_argument("--height", type=int, default=192)
+    ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--state", default=os.path.join(PACK_DIR, ".runtime", "demo"), help="server state folder")
     args = ap.parse_args(argv)
 
@@ -29,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     with server:
         print(f"ComfyUI is up on {server.url} after {time.perf_counter() - t0:.1f} s", flush=True)
         client = ComfyClient(server.url, timeout=120)
-        graph = prompt_to_image_graph(args.prompt, seed=args.seed, filename_prefix="demo/intelligent")
+        graph = prompt_to_image_graph(args.prompt, seed=args.seed, filename_prefix="demo/intelligent",
+                                      width=args.width, height=args.height, steps=args.steps)
         t1 = time.perf_counter()
         try:
             entry = client.run(graph, extra_pnginfo={}, timeout=900)
