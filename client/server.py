@@ -76,7 +76,9 @@ class ComfyServer:
                 "--port", str(self.port), "--base-directory", base,
                 "--temp-directory", os.path.join(base, "temp"), "--user-directory", os.path.join(base, "user"),
                 "--output-directory", os.path.join(base, "output"), "--input-directory", os.path.join(base, "input"),
-                "--database-url", "sqlite:///:memory:", *self.extra_args]
+                "--database-url", "sqlite:///:memory:",
+                # the classic output cache: newer ComfyUI drops cached outputs under RAM pressure by default
+                "--cache-classic", *self.extra_args]
 
     def start(self, timeout: float = 240.0) -> "ComfyServer":
         cmd = self._prepare()

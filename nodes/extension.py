@@ -16,16 +16,23 @@ def _register_server_parts() -> None:
         return
     from server import PromptServer
 
-    if PromptServer.instance is None:
+    instance = getattr(PromptServer, "instance", None)
+    if instance is None:
         return
     from . import pnginfo, routes
 
-    routes.register(PromptServer.instance.routes)
-    PromptServer.instance.add_on_prompt_handler(pnginfo.on_prompt)
+    routes.register(instance.routes)
+    instance.add_on_prompt_handler(pnginfo.on_prompt)
     _routes_registered = True
 
 
 class IntelligentPipelineExtension(ComfyExtension):
+    async def on_load(self) -> None:
+        """Newer ComfyUI calls this; 0.3.75 does not, so make_extension starts the scan too."""
+        from .runtime import get_runtime
+
+        get_runtime().start_first_scan()
+
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         from .analyzer import IntelligentPromptAnalyzer
         from .lora_stack import IntelligentAutoLoraStack
@@ -37,7 +44,7 @@ class IntelligentPipelineExtension(ComfyExtension):
 
 
 def make_extension() -> IntelligentPipelineExtension:
-    """Called by ComfyUI at start (ComfyUI 0.3.75 never calls `on_load`, so the scan starts here)."""
+    """Called by ComfyUI at start; ComfyUI 0.3.75 never calls `on_load`, so the scan starts here."""
     from .runtime import get_runtime
 
     _register_server_parts()

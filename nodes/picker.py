@@ -9,7 +9,7 @@ import comfy.utils
 import folder_paths
 
 from ..selector import planner
-from .comfy_api import CATEGORY, PLAN_TYPE, io
+from .comfy_api import CATEGORY, PLAN_TYPE, ChoiceOutput, io
 from .common import library_fingerprint, new_plan, own_plan, publish, samplers, schedulers
 from .runtime import get_runtime
 
@@ -99,8 +99,8 @@ class IntelligentAutoModelPicker(io.ComfyNode):
                 io.Custom(PLAN_TYPE).Output(display_name="plan"),
                 io.Int.Output(display_name="steps"),
                 io.Float.Output(display_name="cfg"),
-                io.Combo.Output(display_name="sampler_name", options=samplers()),
-                io.Combo.Output(display_name="scheduler", options=schedulers()),
+                ChoiceOutput(id="chosen_sampler_name", display_name="sampler_name", options=samplers()),
+                ChoiceOutput(id="chosen_scheduler", display_name="scheduler", options=schedulers()),
                 io.Int.Output(display_name="width"),
                 io.Int.Output(display_name="height"),
                 io.String.Output(display_name="report"),

@@ -41,6 +41,8 @@ def signature(graph: dict, node_id: str, _memo: dict | None = None) -> str:
     for key, value in sorted((node.get("inputs") or {}).items()):
         if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], int):
             inputs[key] = ["link", signature(graph, value[0], memo), value[1]]
+        elif isinstance(value, float) and value.is_integer():
+            inputs[key] = int(value)  # ComfyUI turns `0` into `0.0` for FLOAT widgets after this hook runs
         else:
             inputs[key] = value
     text = json.dumps([node.get("class_type"), inputs], sort_keys=True, default=str)

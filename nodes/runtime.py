@@ -43,8 +43,9 @@ class ServerEvents:
         try:
             from server import PromptServer
 
-            if PromptServer.instance is not None:
-                PromptServer.instance.send_sync(event, data)
+            instance = getattr(PromptServer, "instance", None)
+            if instance is not None:
+                instance.send_sync(event, data)
         except Exception:
             log.debug("event %s not sent", event, exc_info=True)
 
@@ -61,8 +62,14 @@ class Runtime:
         self.monitor = ResourceMonitor()
         self._scanned = threading.Event()
         self._scan_lock = threading.Lock()
+        self._scan_started = False
 
     def start_first_scan(self) -> None:
+        """Start the first library scan in the background (once, however often it is asked)."""
+        with self._scan_lock:
+            if self._scan_started:
+                return
+            self._scan_started = True
         threading.Thread(target=self._first_scan, name="intelligent-index", daemon=True).start()
 
     def _first_scan(self) -> None:

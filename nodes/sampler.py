@@ -43,7 +43,8 @@ def apply_memory_actions(memory: dict, model: Any) -> None:
         mm.unload_all_models()
         mm.soft_empty_cache()
     elif "free_other_models" in actions:
-        mm.free_memory(memory["need_gb"] * 1024 ** 3, device, keep_loaded=[model] if hasattr(model, "model") else [])
+        keep = [lm for lm in mm.current_loaded_models if lm.model is model]
+        mm.free_memory(memory["need_gb"] * 1024 ** 3, device, keep_loaded=keep)
 
 
 def decode(vae: Any, samples: torch.Tensor, memory: dict) -> torch.Tensor:

@@ -14,8 +14,9 @@ function showReport(node, text) {
   let widget = node.widgets?.find((w) => w.name === REPORT_WIDGET);
   if (!widget) {
     widget = ComfyWidgets["STRING"](node, REPORT_WIDGET, ["STRING", { multiline: true }], app).widget;
-    widget.inputEl.readOnly = true;
-    widget.inputEl.style.opacity = 0.85;
+    const el = widget.element ?? widget.inputEl; // `inputEl` is deprecated in newer frontends
+    el.readOnly = true;
+    el.style.opacity = 0.85;
     widget.serialize = false; // a report is output, never part of the saved workflow's inputs
   }
   widget.value = text;

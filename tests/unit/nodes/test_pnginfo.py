@@ -47,3 +47,11 @@ def test_signature_survives_cycles_and_missing_links():
     graph = {"1": {"class_type": "A", "inputs": {"x": ["2", 0]}}, "2": {"class_type": "B", "inputs": {"y": ["1", 0]}},
              "3": {"class_type": "C", "inputs": {"z": ["404", 0]}}}
     assert pnginfo.signature(graph, "1") != pnginfo.signature(graph, "3")
+
+
+def test_whole_number_floats_sign_like_ints():
+    """ComfyUI rewrites `"cfg": 0` to `0.0` after the hook ran; both must give the same signature."""
+    a = {"1": {"class_type": "IntelligentAutoModelPicker", "inputs": {"cfg": 0}}}
+    b = {"1": {"class_type": "IntelligentAutoModelPicker", "inputs": {"cfg": 0.0}}}
+    c = {"1": {"class_type": "IntelligentAutoModelPicker", "inputs": {"cfg": 0.5}}}
+    assert pnginfo.signature(a, "1") == pnginfo.signature(b, "1") != pnginfo.signature(c, "1")
