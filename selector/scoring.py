@@ -515,15 +515,16 @@ def score_checkpoint(record: ModelRecord, analysis: PromptAnalysis, query: Query
             top = ", ".join(f"'{t}'" for t, _, _ in sorted(parts, key=lambda x: -x[1])[:4])
             acc.add("concepts", pts, f"metadata mentions {top}")
 
-    # The base model the prompt implies (score_9 -> Pony, "flux" -> Flux).
+    # The base model the prompt names or implies (score_9 -> Pony, "flux" -> Flux): an explicit ask,
+    # so it outweighs a style match (at most +35) on a model of another family.
     if analysis.suggested_base_model:
         want_fam = base_models.family(analysis.suggested_base_model)
         want_arch = base_models.architecture(analysis.suggested_base_model)
         fam = base_models.family(record.base_model)
         if want_fam != "unknown" and fam == want_fam:
-            acc.add("base_model", 25.0, f"base model {record.base_model} as the prompt implies")
+            acc.add("base_model", 40.0, f"base model {record.base_model} as the prompt implies")
         elif want_arch != "unknown" and arch == want_arch:
-            acc.add("base_model", 8.0, f"{arch} architecture as the prompt implies")
+            acc.add("base_model", 15.0, f"{arch} architecture as the prompt implies")
 
     # Popularity: a tie-breaker between equally fitting models.
     if prof.popularity > 0:
