@@ -72,15 +72,27 @@ def library_fingerprint() -> tuple:
     return (rt.ready_index().generation, settings_fingerprint())
 
 
-def publish(node_cls: Any, stage: int, plan: dict) -> None:
-    """Record a node's decision: PNG metadata for this run, memory for cached re-runs, websocket event."""
+def publish(node_cls: Any, stage: int, plan: dict, standalone: bool = False) -> dict:
+    """Record a node's decision: PNG metadata for this run, memory for cached re-runs, websocket event.
+
+    A `standalone` node (no plan socket connected) that runs after another Intelligent node in the
+    same graph adds its own settings and memory to that node's plan instead of replacing a more
+    complete plan with its partial one. Returns the plan as recorded.
+    """
     hidden = getattr(node_cls, "hidden", None)
     unique_id = getattr(hidden, "unique_id", None)
     prompt = getattr(hidden, "prompt", None)
     pnginfo = getattr(hidden, "extra_pnginfo", None)
     if isinstance(pnginfo, dict):
+        existing = pnginfo.get("intelligent_plan")
+        if standalone and isinstance(existing, dict) and existing.get("checkpoint"):
+            merged = copy.deepcopy(existing)
+            merged.setdefault("settings", {}).update(plan.get("settings", {}))
+            merged["memory"] = plan.get("memory", merged.get("memory"))
+            plan = merged
         pnginfo["intelligent_plan"] = plan
     if unique_id is not None and isinstance(prompt, dict):
         remember_plan(prompt, str(unique_id), stage, plan)
     get_runtime().events.send("intelligent.plan", {"node": str(unique_id) if unique_id is not None else None,
                                                    "plan": plan})
+    return plan

@@ -90,6 +90,7 @@ class IntelligentMemoryAwareSampler(io.ComfyNode):
     @classmethod
     def execute(cls, model: Any, positive: Any, negative: Any, seed: int, denoise: float,
                 plan: dict | None = None, latent: dict | None = None, vae: Any = None) -> io.NodeOutput:
+        standalone = plan is None
         plan = own_plan(plan)
         if plan is None:
             plan = planner.default_plan_for_architecture(model_architecture(model))
@@ -103,6 +104,6 @@ class IntelligentMemoryAwareSampler(io.ComfyNode):
         out = common_ksampler(model, seed, s["steps"], s["cfg"], s["sampler_name"], s["scheduler"],
                               positive, negative, latent, denoise=denoise)[0]
         image = decode(vae, out["samples"], plan["memory"]) if vae is not None else None
-        publish(cls, 4, plan)
+        plan = publish(cls, 4, plan, standalone=standalone)
         report = planner.plan_summary(plan)
         return io.NodeOutput(out, image, report, ui={"text": [report]})

@@ -114,3 +114,48 @@ def test_unchanged_library_is_cached_and_a_changed_library_reruns(client, server
         assert "2" in ran and "3" in ran, f"a changed library must re-run the picker and the stack: {ran}"
     finally:
         os.unlink(added)
+
+
+def test_nodes_work_without_a_plan_socket(client, server, h):
+    """ComfyUI's own checkpoint loader feeding the LoRA stack (family read from the MODEL) and the
+    sampler with no plan: each node falls back to what it can see."""
+    ckpts = h.models_by_name(client, "checkpoint")
+    anime = next(n for n, r in ckpts.items() if "anime" in {t.lower() for t in r["tags"]})
+    graph = {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": anime}},
+        "2": {"class_type": "IntelligentAutoLoraStack",
+              "inputs": {"model": ["1", 0], "clip": ["1", 1], "prompt": "anime girl with pink hair", "max_loras": 2,
+                         "strength_scale": 0.5, "pinned_loras": "", "banned_loras": ""}},
+        "3": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+        "4": {"class_type": "IntelligentMemoryAwareSampler",
+              "inputs": {"model": ["2", 0], "positive": ["2", 2], "negative": ["2", 3], "latent": ["3", 0],
+                         "vae": ["1", 2], "seed": 3, "denoise": 1.0}},
+        "5": {"class_type": "SaveImage", "inputs": {"images": ["4", 1], "filename_prefix": "noplan"}},
+    }
+    entry = client.run(graph, timeout=600)
+    plan = h.png_plan(h.saved_pngs(server, entry)[0])
+    assert plan is not None
+    assert plan["checkpoint"]["architecture"] == "sd1", "the family is read from the loaded MODEL"
+    assert plan["settings"]["seed"] == 3 and plan["memory"]["reasons"], "the sampler adds its part to the stack's plan"
+    pink = [lora for lora in plan["loras"] if "pnkhr" in lora["trigger_words"]]
+    assert pink and pink[0]["strength_model"] <= 0.5
+    assert "pnkhr" in entry["outputs"]["2"]["text"][0], "the stack's report names what it stacked"
+
+
+def test_empty_prompt_is_refused_at_queue_time(client, h):
+    graph = h.fast_graph(PROMPT_TO_IMAGE, "   ")
+    with pytest.raises(Exception) as e:
+        client.queue(graph)
+    assert "prompt is empty" in str(e.value)
+
+
+def test_lora_stack_outputs_follow_the_plan(client, server, h):
+    graph = h.fast_graph(PROMPT_TO_IMAGE, "anime girl with pink hair")
+    graph["3"]["inputs"]["banned_loras"] = ""
+    graph["3"]["inputs"]["strength_scale"] = 0.5
+    entry = client.run(graph, timeout=600)
+    plan = h.png_plan(h.saved_pngs(server, entry)[0])
+    pink = [lora for lora in plan["loras"] if "pnkhr" in lora["trigger_words"]]
+    assert pink, plan["loras"]
+    assert pink[0]["strength_model"] <= 0.5, "strength_scale halves the chosen strengths"
+    assert plan["prompt"]["positive"].count("pnkhr") == 1
