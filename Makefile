@@ -23,7 +23,7 @@ TORCH := torch==2.14.1 torchvision==0.29.1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export COMFYUI_PATH MODELS_DIR
 
-.PHONY: help setup demo test test-unit test-integration bench serve lint library clean
+.PHONY: help setup link demo test test-unit test-integration bench serve lint library clean
 
 help:
 	@echo "make demo   - set up everything and generate an image from the synthetic library"

@@ -818,7 +818,7 @@ def _pick_triggers(r: ModelRecord, query: Query) -> list[str]:
     for t in triggers:
         toks = frozenset(words(t))
         text = pad(words(t))
-        if any(q.kind == "concept" and q.term.in_text(toks, text) for q in query.terms):
+        if any(q.kind in ("concept", "alias") and q.term.in_text(toks, text) for q in query.terms):
             wanted.append(t)
     if triggers[0] not in wanted:
         wanted.insert(0, triggers[0])

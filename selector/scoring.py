@@ -11,17 +11,21 @@ Points, in one place so they can be weighed against each other:
   few-step distilled models +4 for fast, -1..-5 above it,
   unknown family -8, NSFW above the limit for a SFW prompt -20;
 - LoRAs: per concept, the best field (trigger 9/14, tags 8/14, title 8/12, description 3/5 for a
-  word/phrase) plus 2 per further field, times the concept's weight (generic words count 0.3,
-  colours 0.4, recommended tags 0.5) and a rarity factor; at least 10 such points, 5 of them from
-  the prompt's own concepts (not only from synonyms), to be stacked at all; then style up to +6,
-  popularity up to +4, partial compatibility -6.
+  word/phrase; a word that only qualifies another in a tag, "cat" of "cat ears", 4; a word that
+  is the LoRA's first trigger word or first subject tag 12) plus 2 per further field, times the
+  concept's weight (specific 1.0, near-equivalents such as "kitty" -> "cat" or "old sailor" ->
+  "old man" 0.9, colours 0.4, generic words 0.3, related tags 0.5 of theirs) and a rarity factor;
+  at least 10 such points, 5 of them from the prompt's own concepts or their near-equivalents,
+  to be stacked at all. A match must also touch what the LoRA is about (title, trigger words,
+  first two subject tags) or hit two of the prompt's concepts, and a character LoRA needs its
+  character named. Then style up to +6, popularity up to +4, partial compatibility -6.
 """
 from __future__ import annotations
 
 import logging
 import math
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Sequence
 
 from ..metadata import base_models
@@ -30,7 +34,7 @@ from . import vocabulary as V
 from .analysis import PromptAnalysis, extract_concepts
 from .architectures import ArchitectureSpec, preset, spec_for
 from .compat import IMAGE_ARCHITECTURES, effective_architecture, lora_compatibility
-from .text import FIELD_SEP, TRANSLATE_TABLE, Term, make_term, words
+from .text import FIELD_SEP, TRANSLATE_TABLE, Term, make_term, word_forms, words
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,48 @@ def _part(part: str) -> tuple[frozenset[str], str]:
     return frozenset(toks), " " + " ".join(toks) + " "
 
 
+@dataclass(frozen=True)
+class ItemInfo:
+    """What the items of a model's tag and trigger lists say beyond their words.
+
+    `heads`: per field, the last word of each item ("ears" of "cat ears"): a word that is only
+    ever a qualifier there ("cat") names something else. `identity`: the first trigger word and
+    the first tag that is neither a CivitAI category nor generic: what the model is about.
+    `subject`: those plus the second such tag (CivitAI authors name the subject first; trainer
+    tags come most frequent first, often after the trigger token). `subject_heads`: the subject
+    phrases by their last word ("jacket" -> "leather jacket"). `first_trigger`: (words, padded
+    text) of the first trigger word. `character`: tagged a character LoRA.
+    """
+
+    heads: dict[str, frozenset[str]]
+    identity: frozenset[str]
+    subject: frozenset[str]
+    subject_heads: dict[str, tuple[str, ...]]
+    first_trigger: tuple[frozenset[str], str]
+    character: bool
+
+
+def _item_info(fields: dict[str, str]) -> ItemInfo:
+    heads: dict[str, frozenset[str]] = {}
+    items_of: dict[str, list[str]] = {}
+    for name in ("trigger words", "tags"):
+        items = [" ".join(x.split()) for x in fields[name].split(FIELD_SEP)]
+        items_of[name] = [x for x in items if x]
+        heads[name] = frozenset(x.rsplit(" ", 1)[-1] for x in items_of[name])
+    subject_tags = [x for x in items_of["tags"] if x not in V.CATEGORY_TAGS and x not in V.GENERIC_WORDS
+                    and x not in V.GENERIC_STYLE_WORDS and x not in V.MODIFIER_WORDS][:2]
+    first_trigger = items_of["trigger words"][:1]
+    subject = frozenset(first_trigger + subject_tags)
+    by_head: dict[str, list[str]] = {}
+    for x in subject:
+        toks = x.split()
+        if len(toks) > 1:
+            by_head.setdefault(toks[-1], []).append(x)
+    return ItemInfo(heads, frozenset(first_trigger + subject_tags[:1]), subject,
+                    {h: tuple(v) for h, v in by_head.items()}, _part(first_trigger[0] if first_trigger else ""),
+                    any(x in V.CHARACTER_TAGS for x in items_of["tags"]))
+
+
 class Profile:
     """A model's metadata tokenised for matching, built in two steps.
 
@@ -73,7 +119,7 @@ class Profile:
     """
 
     __slots__ = ("words", "has_tags", "_tags", "_title", "_trig", "_desc_raw", "_downloads", "_likes",
-                 "_fields", "_desc_text", "_desc_set", "_style", "__weakref__")
+                 "_fields", "_all_fields", "_desc_text", "_desc_set", "_style", "_items", "__weakref__")
 
     def __init__(self, record: ModelRecord) -> None:
         self._tags = record.tags
@@ -86,9 +132,11 @@ class Profile:
         self.words: frozenset[str] = frozenset(joined.lower().translate(TRANSLATE_TABLE).split())
         self.has_tags = bool(self._tags or self._trig)
         self._fields: tuple[tuple[str, frozenset[str], str], ...] | None = None
+        self._all_fields: tuple[tuple[str, frozenset[str], str], ...] | None = None
         self._desc_text: str | None = None
         self._desc_set: frozenset[str] | None = None
         self._style: dict[str, float] | None = None
+        self._items: ItemInfo | None = None
 
     @property
     def popularity(self) -> float:
@@ -114,6 +162,13 @@ class Profile:
         return self._fields
 
     @property
+    def items(self) -> ItemInfo:
+        """Heads of the tag and trigger items, and the items that name what the model is."""
+        if self._items is None:
+            self._items = _item_info({name: text for name, _, text in self._meta_fields()})
+        return self._items
+
+    @property
     def desc_text(self) -> str:
         if self._desc_text is None:
             raw = self._desc_raw[:DESCRIPTION_LIMIT]
@@ -132,10 +187,11 @@ class Profile:
         return self._meta_fields()[2][2]
 
     def fields(self, with_description: bool = True) -> tuple[tuple[str, frozenset[str], str], ...]:
-        out = self._meta_fields()
-        if with_description:
-            out += (("description", self.desc_set, self.desc_text),)
-        return out
+        if not with_description:
+            return self._meta_fields()
+        if self._all_fields is None:
+            self._all_fields = self._meta_fields() + (("description", self.desc_set, self.desc_text),)
+        return self._all_fields
 
 
 class _ProfileRef(weakref.ref):
@@ -260,48 +316,129 @@ def _dominant(affinity: dict[str, float]) -> str:
 class QueryTerm:
     term: Term
     weight: float
-    kind: str  # "concept", "part" (a word of a phrase), "tag" (recommended tag), "hint"
+    kind: str  # "concept", "part" (a word of a phrase), "alias" (a near-equivalent), "tag" (related)
     children: tuple[int, ...] = ()  # indices of the terms this phrase subsumes
+    # Prompt phrases this word is the head of, with a qualifier that tells kinds apart ("denim
+    # jacket"): a model about another kind ("leather jacket") is no match for the word.
+    contrasts: tuple[Term, ...] = ()
 
 
 @dataclass(frozen=True)
 class Query:
     terms: tuple[QueryTerm, ...]
-    words: frozenset[str]  # every word form any term needs: a model sharing none matches nothing
+    words: frozenset[str]  # a word each term needs (a phrase: its first): a model sharing none matches nothing
+    by_word: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False)  # word form -> terms
+    by_text: dict[str, QueryTerm] = field(default_factory=dict, compare=False)
+
+    def candidates(self, present: Iterable[str]) -> list[int]:
+        """Indices (in order) of the terms that can match a text with these words."""
+        if not self.by_word:
+            return list(range(len(self.terms)))
+        found: set[int] = set()
+        for w in present:
+            found.update(self.by_word.get(w, ()))
+        return sorted(found)
 
     @property
     def concept_texts(self) -> tuple[str, ...]:
         return tuple(q.term.text for q in self.terms if q.kind == "concept")
 
+    def _term(self, text: str) -> QueryTerm | None:
+        if self.by_text:
+            return self.by_text.get(text)
+        return next((q for q in self.terms if q.term.text == text), None)
+
     def kind_of(self, text: str) -> str:
-        for q in self.terms:
-            if q.term.text == text:
-                return q.kind
-        return ""
+        q = self._term(text)
+        return q.kind if q is not None else ""
+
+    def weight_of(self, text: str) -> float:
+        q = self._term(text)
+        return q.weight if q is not None else 0.0
 
 
-_GENERIC_TAGS = frozenset(" ".join(words(t)) for tags in V.STYLE_TAGS.values() for t in tags)
+CORE_KINDS = frozenset({"concept", "part", "alias"})
 
 
 def concept_weight(text: str) -> float:
     """How much a concept counts: 1.0 specific, 0.4 a colour-like modifier, 0.3 generic (girl, anime)."""
     toks = text.split()
-    if text in V.GENERIC_WORDS or text in V.GENERIC_STYLE_WORDS or text in _GENERIC_TAGS:
+    if text in V.SPECIFIC_PHRASES:
+        return 1.0
+    if text in V.GENERIC_WORDS or text in V.GENERIC_STYLE_WORDS:
         return 0.3
     if len(toks) == 1:
         return 0.4 if text in V.MODIFIER_WORDS else 1.0
     # A phrase is specific unless every word is generic ("anime girl"); a modifier makes it an
-    # attribute worth matching ("pink hair", "old man").
+    # attribute worth matching ("pink hair").
     if all(t in V.GENERIC_WORDS or t in V.GENERIC_STYLE_WORDS for t in toks):
         return 0.3
     return 1.0
 
 
+def lookup_keys(text: str) -> tuple[str, ...]:
+    """`text` and its other-number forms ("cats" -> "cat"), to look it up in a vocabulary table."""
+    toks = text.split()
+    if not toks:
+        return ()
+    head = " ".join(toks[:-1])
+    keys = [text] + sorted(f"{head} {f}".strip() for f in word_forms(toks[-1]) if f != toks[-1])
+    return tuple(keys)
+
+
+def _person_gender(word: str) -> str | None:
+    """"male", "female" or "any" for a noun naming a person ("fisherman", "queen", "sailor"), else None."""
+    for w in word_forms(word):
+        if w in V.PERSON_NOUNS_MALE:
+            return "male"
+        if w in V.PERSON_NOUNS_FEMALE:
+            return "female"
+        if w in V.PERSON_NOUNS:
+            return "any"
+    if word.isalpha() and len(word) > 5:
+        if word.endswith(("woman", "women")):
+            return "female"
+        if word.endswith(("man", "men")) and not word.endswith(("human", "humans")):
+            return "male"
+    return None
+
+
+def elderly_terms(concepts: Iterable[str]) -> list[tuple[str, float]]:
+    """Tags an elderly-people LoRA carries, when the concepts ask for an elderly person.
+
+    "old fisherman", "elderly woman", "grandpa", "senior couple" ask for one; "old car" does not.
+    Terms of the other gender are left out; an unknown gender gets both, weighed lower.
+    """
+    genders: set[str] = set()
+    for c in concepts:
+        toks = c.split()
+        if any(k in V.ELDERLY_WORDS for k in lookup_keys(c)):  # "elderly", "grandmas", "old age"
+            genders.add(_person_gender(toks[-1]) or "any")
+        elif len(toks) == 2 and toks[0] in V.ELDERLY_ADJECTIVES:  # "old sailor", not "old car"
+            g = _person_gender(toks[1])
+            if g is not None:
+                genders.add(g)
+        elif len(toks) == 2 and toks[1] in V.ELDER_NOUNS:  # "village elder", "wise elders"
+            genders.add("any")
+    if not genders:
+        return []
+    out = list(V.ELDERLY_TERMS)
+    male, female = "male" in genders, "female" in genders
+    if male == female:  # both, or neither said
+        w = 0.9 if male else 0.75
+        out += [(t, w) for t in V.ELDERLY_MALE_TERMS + V.ELDERLY_FEMALE_TERMS]
+    else:
+        out += [(t, 0.9) for t in (V.ELDERLY_MALE_TERMS if male else V.ELDERLY_FEMALE_TERMS)]
+    return out
+
+
 def build_query(analysis: PromptAnalysis, prompt: str = "") -> Query:
-    """Terms to look for: the analysis' concepts, their words, its recommended tags.
+    """Terms to look for: the analysis' concepts, their words, near-equivalents, recommended tags.
 
     The prompt's own keyword concepts are merged in, so an LLM analysis that split "pink hair"
-    into "pink" and "hair" still finds the phrase.
+    into "pink" and "hair" still finds the phrase. Near-equivalents ("kitty" -> "cat", "old
+    sailor" -> "old man", "elderly") count as the prompt's own concepts; related tags (synonyms,
+    the style's tags) only support them.
     """
     concepts: list[str] = []
     for c in list(analysis.key_concepts) + (extract_concepts(prompt)[0] if prompt else []):
@@ -311,40 +448,84 @@ def build_query(analysis: PromptAnalysis, prompt: str = "") -> Query:
     terms: list[QueryTerm] = []
     index: dict[str, int] = {}
 
+    same: dict[tuple[str, ...], int] = {}  # terms with the same surface forms ("old man", "old men")
+
     def add(text: str, weight: float, kind: str) -> int:
-        if text in index:
-            i = index[text]
-            if terms[i].weight < weight:
-                terms[i] = QueryTerm(terms[i].term, weight, kind, terms[i].children)
-            return i
-        t = make_term(text)
-        if not t.tokens:
-            return -1
-        index[text] = len(terms)
-        terms.append(QueryTerm(t, weight, kind))
-        return index[text]
+        i = index.get(text, -1)
+        if i < 0:
+            t = make_term(text)
+            if not t.tokens:
+                return -1
+            key = t.phrases or tuple(sorted(t.words))
+            i = same.get(key, -1)
+            if i < 0:
+                index[text] = same[key] = len(terms)
+                terms.append(QueryTerm(t, weight, kind))
+                return index[text]
+            index[text] = i
+        if terms[i].weight < weight:
+            terms[i] = QueryTerm(terms[i].term, weight, kind, terms[i].children)
+        return i
 
     for c in concepts:
         add(c, concept_weight(c), "concept")
     for c in concepts:
         toks = c.split()
-        if len(toks) > 1:
-            kids = tuple(i for i in (add(w, 0.8 * concept_weight(w), "part") for w in toks
-                                     if w not in V.STOP_WORDS and len(w) > 1) if i >= 0)
+        if len(toks) > 1 and c not in V.OPAQUE_COMPOUNDS:
+            # The last word of a phrase is its head ("cat ears" is about ears): it stands for
+            # the phrase better than the words that qualify it.
+            kids = tuple(i for i in (add(w, (0.9 if j == len(toks) - 1 else 0.5) * concept_weight(w), "part")
+                                     for j, w in enumerate(toks) if w not in V.STOP_WORDS and len(w) > 1)
+                         if i >= 0)
             i = index[c]
+            kids = tuple(k for k in kids if k != i)
             terms[i] = QueryTerm(terms[i].term, terms[i].weight, terms[i].kind, kids)
-    for tag in analysis.recommended_lora_tags:
+    for c in concepts:
+        cw = concept_weight(c)
+        for key in lookup_keys(c):
+            for alias in V.ALIASES.get(key, ()):
+                a = " ".join(words(alias))
+                add(a, 0.9 * min(cw, concept_weight(a)), "alias")
+    for t, w in elderly_terms(concepts):
+        add(t, w, "alias")
+    related = list(analysis.recommended_lora_tags)
+    for c in concepts:
+        for key in lookup_keys(c)[1:]:  # the analysis looked up the concept as written
+            related.extend(V.SYNONYMS.get(key, ()))
+    for tag in related:
         n = " ".join(words(tag))
         if n and n not in index:
             add(n, (0.4 if n in ("detail", "sharp") else 0.5) * concept_weight(n), "tag")
-    all_words = frozenset(w for q in terms for w in q.term.words)
-    return Query(tuple(terms), all_words)
+    for c in concepts:
+        toks = c.split()
+        if len(toks) > 1 and c not in V.OPAQUE_COMPOUNDS and any(_contrastive(w) for w in toks[:-1]):
+            i = index.get(toks[-1], -1)
+            if i >= 0 and not terms[i].term.phrases:
+                terms[i] = replace(terms[i], contrasts=terms[i].contrasts + (make_term(c),))
+    # A phrase needs its first word as written (only the last one varies), and that word is
+    # rarer in tags than the last ("old" of "old man", "wrinkled" of "wrinkled skin").
+    by_word: dict[str, list[int]] = {}
+    for i, q in enumerate(terms):
+        for form in (q.term.tokens[:1] if q.term.phrases else q.term.words):
+            by_word.setdefault(form, []).append(i)
+    by_text: dict[str, QueryTerm] = {}
+    for q in terms:
+        by_text.setdefault(q.term.text, q)
+    return Query(tuple(terms), frozenset(by_word), {f: tuple(v) for f, v in by_word.items()}, by_text)
+
+
+def _contrastive(word: str) -> bool:
+    """Whether a qualifier names a kind ("denim", "sports"), not a colour or a size."""
+    return not (word in V.MODIFIER_WORDS or word in V.GENERIC_WORDS or word in V.GENERIC_STYLE_WORDS
+                or word in V.STOP_WORDS or word.isdigit() or len(word) < 3)
 
 
 # --- matching a profile ------------------------------------------------------------------------
 
 _WORD_POINTS = {"trigger words": 9.0, "tags": 8.0, "title": 8.0, "description": 3.0}
 _PHRASE_POINTS = {"trigger words": 14.0, "tags": 14.0, "title": 12.0, "description": 5.0}
+_QUALIFIER_POINTS = 4.0  # a word only ever qualifying another in a tag ("cat" of "cat ears")
+_IDENTITY_POINTS = 12.0  # a word that is the model's first trigger word or first subject tag
 
 
 @dataclass(frozen=True)
@@ -355,26 +536,70 @@ class TermMatch:
 
 
 def match_terms(query: Query, prof: Profile) -> list[TermMatch]:
-    """Which query terms a model's metadata contains, and in which fields."""
-    in_meta = prof.shares_words(query.words)
+    """Which query terms a model's metadata contains, and in which fields.
+
+    A word counts fully in a tag or trigger list only as the head of an item ("ears" in "cat
+    ears"); a word that is a whole first trigger word or first subject tag names what the model
+    is about and counts more; a phrase counts more than a word.
+    """
+    in_meta = query.words & prof.words
     if not in_meta and prof.has_tags:  # descriptions only refine, unless they are all there is
+        return []
+    candidates = query.candidates(in_meta | (query.words & prof.desc_set))
+    if not candidates:
         return []
     desc_factor = 1.0 if prof.has_tags else 2.0
     fields = prof.fields()
+    items = prof.items if in_meta else None
+    heads = items.heads if items is not None else {}
+    ident = items.identity if items is not None else _EMPTY
     out: list[TermMatch] = []
-    for i, q in enumerate(query.terms):
+    for i in candidates:
+        q = query.terms[i]
         t = q.term
-        table = _PHRASE_POINTS if t.phrases else _WORD_POINTS
+        tw = t.words
         best = 0.0
         hit: list[str] = []
-        for name, fs, ft in fields:
-            if t.in_text(fs, ft):
-                pts = table[name] * (desc_factor if name == "description" else 1.0)
-                hit.append(name)
-                best = max(best, pts)
-        if hit:
-            out.append(TermMatch(i, best + 2.0 * min(2, len(hit) - 1), tuple(hit)))
+        if t.phrases:
+            for name, fs, ft in fields:
+                if not tw.isdisjoint(fs) and any(p in ft for p in t.phrases):
+                    hit.append(name)
+                    pts = _PHRASE_POINTS[name] * (desc_factor if name == "description" else 1.0)
+                    if pts > best:
+                        best = pts
+            is_identity = bool(ident) and not ident.isdisjoint(t.texts)
+        else:
+            for name, fs, _ in fields:
+                if not tw.isdisjoint(fs):
+                    hit.append(name)
+                    if name in heads and tw.isdisjoint(heads[name]):
+                        pts = _QUALIFIER_POINTS  # only ever qualifying another word there
+                    else:
+                        pts = _WORD_POINTS[name] * (desc_factor if name == "description" else 1.0)
+                    if pts > best:
+                        best = pts
+            is_identity = bool(ident) and not ident.isdisjoint(tw)
+        if not hit:
+            continue
+        if items is not None:
+            if q.contrasts and _other_kind(q, items):
+                best = min(best, _QUALIFIER_POINTS)
+            elif is_identity:
+                best = max(best, _IDENTITY_POINTS)
+        out.append(TermMatch(i, best + 2.0 * min(2, len(hit) - 1), tuple(hit)))
     return out
+
+
+def _other_kind(q: QueryTerm, items: ItemInfo) -> bool:
+    """Whether the model is about another kind of the word's thing than the prompt's phrase says:
+    its subject is "leather jacket" (not "jacket"), the prompt's "denim jacket"."""
+    t = q.term
+    if not t.words.isdisjoint(items.subject):
+        return False
+    kinds = [x for w in t.words for x in items.subject_heads.get(w, ())]
+    if not kinds:
+        return False
+    return not any(p in f" {x} " for x in kinds for c in q.contrasts for p in c.phrases)
 
 
 def rarity(df: int, pool: int) -> float:
@@ -500,7 +725,9 @@ def score_checkpoint(record: ModelRecord, analysis: PromptAnalysis, query: Query
         if pts > 0:
             where = "/".join(style_sources(record, analysis.style, prof)) or "related style words"
             acc.add("style", pts, f"{where} match style '{analysis.style}'")
-        if share < 0.5:
+        asked = bool(analysis.suggested_base_model) and base_models.family(record.base_model) == \
+            base_models.family(analysis.suggested_base_model) != "unknown"
+        if share < 0.5 and not asked:  # the family the prompt names is not faulted for its style
             penalty = -12.0 * (1.0 - share) * min(1.0, total / 5.0) * conf
             acc.add("style_mismatch", penalty, f"its metadata says '{_dominant(aff)}', not '{analysis.style}'")
     else:
@@ -560,6 +787,45 @@ def score_checkpoint(record: ModelRecord, analysis: PromptAnalysis, query: Query
                  record.base_model, guess.guessed)
 
 
+_ANCHOR_WEIGHT = 0.35  # generic words ("girl" in a title) anchor nothing
+
+
+def _anchored(query: Query, matches: Sequence[TermMatch], prof: Profile,
+              parts: Sequence[tuple[str, float, tuple[str, ...]]]) -> bool:
+    """Whether a match touches what the LoRA is about: its title, trigger words or first tags (any
+    term, related ones too), or at least two of the prompt's own concepts.
+
+    A "grey hair" tag far down an elderly-portrait LoRA's list is a side effect of it, not a
+    reason to stack it on "anime girl with grey hair".
+    """
+    ident = prof.items.subject
+    for m in matches:
+        q = query.terms[m.index]
+        if q.weight < _ANCHOR_WEIGHT:
+            continue
+        if "title" in m.fields or "trigger words" in m.fields:
+            return True
+        t = q.term
+        if ident and (not t.words.isdisjoint(ident) if not t.phrases else any(p.strip() in ident for p in t.phrases)):
+            return True
+    if not prof.has_tags:
+        return True  # a description is all there is: nothing to tell a side remark from the subject
+    core = [p for text, p, _ in parts if query.kind_of(text) in CORE_KINDS and p >= 4.0]
+    return len(core) >= 2
+
+
+def _names_character(query: Query, prof: Profile, parts: Sequence[tuple[str, float, tuple[str, ...]]]) -> bool:
+    """Whether the prompt names a character LoRA's character: a specific term of the prompt in its
+    title or its first trigger word, not only attributes it shares (hair colour, outfit)."""
+    trig_set, trig_text = prof.items.first_trigger
+    for text, _, fields in parts:
+        if query.kind_of(text) not in CORE_KINDS or query.weight_of(text) < 0.5:
+            continue
+        if "title" in fields or make_term(text).in_text(trig_set, trig_text):
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class LoraContext:
     """The checkpoint LoRAs are scored for."""
@@ -606,8 +872,11 @@ def score_loras(records: Iterable[ModelRecord], analysis: PromptAnalysis, query:
         rel, parts = relevance(query, matches, df, pool)
         for text, pts, fields in sorted(parts, key=lambda x: -x[1])[:6]:
             acc.add(f"match:{text}", pts, f"{_fmt_fields(fields)} match '{text}'")
-        core = sum(p for text, p, _ in parts if query.kind_of(text) in ("concept", "part"))
+        core = sum(p for text, p, _ in parts if query.kind_of(text) in CORE_KINDS)
         relevant = rel >= MIN_LORA_RELEVANCE and core >= MIN_CORE_RELEVANCE
+        unnamed = relevant and prof.items.character and not _names_character(query, prof, parts)
+        unanchored = relevant and not unnamed and not _anchored(query, matches, prof, parts)
+        relevant = relevant and not unnamed and not unanchored
         if relevant:
             if conf >= 0.4:
                 aff = style_affinity(r, prof)
@@ -623,6 +892,10 @@ def score_loras(records: Iterable[ModelRecord], analysis: PromptAnalysis, query:
             if compat == "partial":
                 acc.add("partial", -6.0, f"{r.base_model} LoRA on a {ctx.base_model} checkpoint: loads, "
                                          "results vary")
+        elif unanchored:
+            acc.note("matches only a side tag, nothing of what it is about (title, trigger words, first tags)")
+        elif unnamed:
+            acc.note("a character LoRA, and the prompt does not name its character (title or first trigger word)")
         elif rel < MIN_LORA_RELEVANCE:
             acc.note(f"relevance {rel:.1f} is below the {MIN_LORA_RELEVANCE:.0f} needed to stack it")
         else:

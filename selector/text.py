@@ -165,6 +165,7 @@ class Term:
     tokens: tuple[str, ...]
     words: frozenset[str]
     phrases: tuple[str, ...]
+    texts: frozenset[str] = frozenset()  # the phrase forms unpadded ("old man", "old men")
 
     @property
     def is_phrase(self) -> bool:
@@ -190,7 +191,7 @@ def make_term(text: str) -> Term:
     last_forms = word_forms(toks[-1])
     head = " ".join(toks[:-1])
     phrases = tuple(sorted(f" {head} {f} " for f in last_forms))
-    return Term(" ".join(toks), toks, last_forms, phrases)
+    return Term(" ".join(toks), toks, last_forms, phrases, frozenset(p.strip() for p in phrases))
 
 
 def contains(text_tokens: frozenset[str] | set[str], padded_text: str, term_text: str) -> bool:

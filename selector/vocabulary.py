@@ -85,6 +85,7 @@ GENERIC_STYLE_WORDS = frozenset({
     "anime", "manga", "realistic", "photorealistic", "photo", "photograph", "photography", "painting",
     "art", "artistic", "illustration", "drawing", "3d", "render", "rendering", "cartoon", "style", "realism",
     "digital art", "artwork", "concept art", "photoreal", "raw", "cinematic", "2d",
+    "anime style", "cartoon style", "art style", "realistic style", "photo style",
 })
 
 CONTENT_TYPES = ("character", "portrait", "landscape", "scene", "object", "animal", "architecture", "abstract")
@@ -197,7 +198,7 @@ GENERIC_WORDS = frozenset({
     "large", "huge", "tiny", "light", "dark", "background", "simple background", "scene", "view", "shot",
     "close up", "closeup", "looking at viewer", "smile", "smiling", "long hair", "short hair", "hair", "eyes",
     "outdoors", "indoors", "day", "lighting", "detail", "lora", "model", "concept", "tool", "sd", "sdxl", "xl",
-    "v1", "v2", "v3", "version",
+    "v1", "v2", "v3", "version", "flux", "flux1", "illustrious", "noobai", "sd15", "sd1", "sd3", "dev", "schnell",
 })
 
 # Colours and similar modifiers: alone they say little ("red" matches a "red dress" LoRA).
@@ -206,6 +207,10 @@ MODIFIER_WORDS = frozenset({
     "gold", "brown", "grey", "gray", "blonde", "blond", "aqua", "cyan", "teal", "magenta", "violet",
     "multicolored", "rainbow", "dark", "light", "bright", "pale", "colorful", "colourful", "neon", "pastel",
     "old", "young", "new", "long", "short", "tall", "wet", "shiny", "glowing", "soft", "warm", "cold",
+    "retro", "vintage", "modern", "classic", "antique", "ancient", "futuristic", "senior", "aged", "aging",
+    "ageing", "middle aged",
+    # times of day: a setting nearly every scene has, rarely what a LoRA is about
+    "night", "day", "daytime", "nighttime", "evening", "morning", "afternoon", "noon", "midnight", "tonight",
 })
 
 # Nouns that make a "<colour> <noun>" pair one concept ("pink hair" is one idea, not "pink" + "hair").
@@ -222,6 +227,15 @@ _HAIR_STYLES = ("long hair", "short hair", "twintails", "twin tails", "ponytail"
                 "messy hair", "curly hair", "wavy hair", "straight hair", "hair bun", "side ponytail", "drill hair",
                 "hime cut", "pixie cut", "braided hair", "very long hair", "medium hair")
 
+# Compounds that name something else than their last word ("hot dog" is no dog): kept whole,
+# their words never looked for alone.
+OPAQUE_COMPOUNDS = ("hot dog", "corn dog", "dragon fruit", "dog tag", "dragon ball", "cat walk", "sea horse",
+                    "sea lion", "dragon boat", "pony tail", "teddy bear", "gummy bear", "dog house", "bird house")
+_EAR_ANIMALS = ("cat", "dog", "fox", "wolf", "bunny", "rabbit", "horse", "bear", "mouse", "tiger", "cow", "sheep",
+                "goat", "deer", "raccoon", "lion", "dragon", "demon", "elf")
+_ANIMAL_PARTS = ("ears", "ear", "tail", "tails", "paws", "horns", "wings", "costume", "hood", "hoodie", "onesie",
+                 "mask", "girl", "boy", "print", "plushie", "tattoo")
+
 # Multi-word concepts kept whole: the style phrases, subject phrases and "<colour> <noun>" pairs.
 KNOWN_PHRASES: frozenset[str] = frozenset(
     [p for vocab in STYLE_VOCAB.values() for p in vocab if " " in p]
@@ -234,7 +248,13 @@ KNOWN_PHRASES: frozenset[str] = frozenset(
        "cat ears", "fox ears", "animal ears", "bunny ears", "pointy ears", "school uniform", "maid outfit",
        "power armor", "mecha suit", "space station", "outer space", "under water", "underwater",
        "cherry blossoms", "cherry blossom", "autumn leaves", "flower field", "rainy night", "snowy mountain",
-       "city lights", "fantasy castle", "medieval castle", "art style", "old fisherman", "traditional media",
+       "city lights", "fantasy castle", "medieval castle", "art style", "traditional media", "neon lit", "neon glow",
+       "cat girl", "dog girl", "fox girl", "ink wash", "sumi e", "ice cream", "sports car", "race car",
+       "leather jacket", "maid outfit", "anime screencap", "old age", "wrinkled skin", "grey hair", "gray hair",
+       "food photography", "product photography", "wildlife photography", "macro photography", "fashion photography",
+       "architectural photography", "landscape photography", "wedding photography", "old photo", "old photograph",
+       "vintage photo", "old film", "old school", "old fashioned", "old west", "old town",
+       *OPAQUE_COMPOUNDS, *(f"{a} {p}" for a in _EAR_ANIMALS for p in _ANIMAL_PARTS),
        "pin up", "film photography", "black and white", "double exposure", "tilt shift", "long exposure"]
 )
 
@@ -251,7 +271,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "samurai": ("japanese", "warrior"), "ninja": ("japanese",), "kimono": ("japanese clothes", "yukata"),
     "vampire": ("gothic", "horror"), "zombie": ("horror",), "ghost": ("horror", "spooky"),
     "steampunk": ("victorian", "gears"), "forest": ("nature", "trees"), "sunset": ("golden hour", "dusk"),
-    "dawn": ("sunrise", "morning"), "sunrise": ("dawn", "morning"), "dusk": ("sunset", "evening"),
+    "dawn": ("sunrise", "morning", "golden hour"), "sunrise": ("dawn", "morning", "golden hour"),
+    "dusk": ("sunset", "evening", "golden hour"),
     "night": ("night sky", "dark"), "cat": ("animal", "feline"), "dog": ("animal", "canine"),
     "fox": ("animal",), "wolf": ("animal",), "harbor": ("port", "boats", "harbour"), "harbour": ("port", "boats"),
     "port": ("harbor",), "beach": ("ocean", "summer"), "ocean": ("sea", "beach"), "sea": ("ocean",),
@@ -259,12 +280,128 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "bicycle": ("bike", "cycling"), "bike": ("bicycle",), "motorcycle": ("motorbike",),
     "pixel art": ("pixel", "8 bit", "sprite"), "oil painting": ("painting", "traditional media"),
     "watercolor": ("watercolor painting", "traditional media"), "watercolor painting": ("watercolor",),
-    "sketch": ("drawing", "pencil"), "fisherman": ("old man", "sea", "boat"), "old fisherman": ("fisherman", "old man"),
-    "old man": ("elderly",), "old woman": ("elderly",), "armor": ("knight",), "sword": ("weapon",),
+    "sketch": ("drawing", "pencil"), "fisherman": ("fishing", "sea", "boat"), "armor": ("knight",), "sword": ("weapon",),
     "portrait": ("face",), "flowers": ("floral",), "flower": ("floral",), "horror": ("creepy", "dark"),
     "chibi": ("cute", "super deformed"), "cute": ("kawaii",), "fantasy": ("magic",), "magic": ("fantasy", "spell"),
     "food": ("cooking",), "underwater": ("ocean", "water"), "mermaid": ("underwater", "fantasy"),
+    "sailor": ("sea", "ship"), "pirate": ("ship", "sea"), "moonlight": ("night",), "moon": ("night", "moonlight"),
+    "cake": ("dessert", "food"), "dessert": ("food", "sweets"), "cookie": ("dessert", "baking", "food"),
+    "ice cream": ("dessert", "food"), "pastry": ("dessert", "food"), "chocolate": ("dessert", "sweets"),
+    "ramen": ("noodles", "food", "japanese food"), "sushi": ("japanese food", "food"), "pizza": ("food", "fast food"),
+    "burger": ("food", "fast food"), "noodles": ("food",), "bread": ("food", "baking"), "fruit": ("food",),
+    "sports car": ("car", "vehicle"), "truck": ("vehicle",),
+    "fantasy art": ("fantasy",), "wyvern": ("fantasy", "creature"),
 }
+
+# Near-equivalents: a LoRA tagged with one of these is about what the prompt's word says. They
+# count as the prompt's own concepts (a little below the word itself), unlike SYNONYMS, which are
+# only related and never carry a LoRA alone. Keyed by singular form; the relation is not always
+# symmetric ("kitten" is a cat, "cat" is not always a kitten).
+ALIASES: dict[str, tuple[str, ...]] = {
+    "kitty": ("cat", "kitten"), "kitten": ("cat", "kitty"), "cat": ("kitten", "kitty", "feline"),
+    "feline": ("cat",), "puppy": ("dog",), "doggo": ("dog",), "pup": ("dog", "puppy"), "dog": ("puppy",),
+    "bunny": ("rabbit",), "rabbit": ("bunny",), "stallion": ("horse",), "mare": ("horse",),
+    "catgirl": ("cat girl", "cat ears", "nekomimi"), "cat girl": ("catgirl", "cat ears", "nekomimi"),
+    "nekomimi": ("cat ears", "catgirl", "cat girl"), "neko": ("cat ears", "catgirl"),
+    "foxgirl": ("fox girl", "fox ears"), "fox girl": ("foxgirl", "fox ears"), "kitsune": ("fox ears", "fox girl"),
+    "doggirl": ("dog girl", "dog ears"), "dog girl": ("doggirl", "dog ears"), "bunny girl": ("rabbit ears", "bunny ears"),
+    "dragon": ("wyvern", "drake"), "wyvern": ("dragon",), "drake": ("dragon",), "loong": ("chinese dragon",),
+    "automobile": ("car",), "motorcar": ("car",), "car": ("automobile",),
+    "sports car": ("supercar", "race car"), "supercar": ("sports car", "car"),
+    "hypercar": ("supercar", "sports car", "car"), "race car": ("racing car", "sports car"),
+    "racecar": ("race car", "racing car"), "motorbike": ("motorcycle",), "motorcycle": ("motorbike",),
+    "chateau": ("castle",), "fortress": ("castle",), "citadel": ("castle", "fortress"),
+    "moonlight": ("moonlit", "moon light"), "moonlit": ("moonlight",), "moon light": ("moonlight", "moonlit"),
+    "neon lit": ("neon lights", "neon light", "neon glow"), "neon lights": ("neon light", "neon lit", "neon glow"),
+    "neon light": ("neon lights", "neon lit", "neon glow"), "neon glow": ("neon lights", "neon light"),
+    "neon sign": ("neon lights", "neon signs"),
+    "golden hour": ("goldenhour", "golden light"), "goldenhour": ("golden hour",),
+    "sumi e": ("sumie", "ink wash painting", "ink wash", "ink painting"), "sumie": ("sumi e", "ink wash painting"),
+    "ink wash": ("ink wash painting", "sumi e", "ink painting", "ink"), "ink wash painting": ("ink wash", "sumi e"),
+    "ink painting": ("ink wash painting", "ink wash", "ink"), "ink drawing": ("ink", "pen and ink"),
+    "pen and ink": ("ink drawing", "ink"),
+    "watercolor": ("watercolor painting", "watercolor medium"), "watercolor painting": ("watercolor",),
+    "aquarelle": ("watercolor",),
+    "pixelart": ("pixel art",), "pixel art": ("pixelart",), "8 bit": ("pixel art", "8bit"),
+    "8bit": ("pixel art", "8 bit"), "16 bit": ("pixel art", "16bit"), "16bit": ("pixel art", "16 bit"),
+    "pixelated": ("pixel art",), "pixel style": ("pixel art",),
+    "3d render": ("3d rendering", "cgi", "3d render style"), "3d rendering": ("3d render", "cgi"),
+    "cgi": ("3d render",), "octane render": ("3d render", "octane"), "blender": ("3d render",),
+    "anime screencap": ("screencap", "anime screenshot"), "screencap": ("anime screencap",),
+    "anime screenshot": ("anime screencap", "screencap"),
+    "sci fi": ("science fiction", "scifi"), "science fiction": ("sci fi", "scifi"), "scifi": ("sci fi", "science fiction"),
+    "dessert": ("desserts",), "sweets": ("dessert", "candy"), "cupcake": ("dessert", "cake"),
+    "maid": ("maid outfit", "maid dress"), "maid outfit": ("maid", "maid dress", "maid uniform"),
+    "maid dress": ("maid outfit", "maid"), "yukata": ("kimono",), "kimono": ("yukata",),
+    "swimsuit": ("swimwear",), "lingerie": ("underwear",),
+    "spaceship": ("spacecraft", "starship"), "spacecraft": ("spaceship",), "starship": ("spaceship",),
+    "woods": ("forest",), "ocean": ("sea",), "sea": ("ocean",), "cityscape": ("city skyline",),
+}
+
+# Elderly people: "old <person>", "elderly <person>", "grandpa" and the like all ask for what a LoRA
+# tags as "old man", "elderly", "wrinkled skin"... Terms for the other gender than the prompt's
+# are left out; an unknown gender gets both at a lower weight.
+# Words that alone mean an elderly person ("senior", "elder", "wrinkled" need a person noun:
+# "senior citizen", but "senior developer", "elder dragon", "wrinkled shirt").
+ELDERLY_WORDS = frozenset({
+    "elderly", "grandpa", "grandma", "granny", "grandfather", "grandmother", "grandparent", "grandparents",
+    "grandad", "granddad", "grandmom", "geriatric", "octogenarian", "nonagenarian", "pensioner", "retiree",
+    "crone", "oldster", "old age", "old timer",
+})
+ELDER_NOUNS = frozenset({"elder", "elders"})  # only after another word: "village elder", not "elder dragon"
+ELDERLY_ADJECTIVES = frozenset({"old", "elderly", "aged", "aging", "ageing", "senior", "wrinkled", "wizened"})
+PERSON_NOUNS_MALE = frozenset({
+    "man", "men", "gentleman", "guy", "king", "monk", "priest", "father", "dad", "grandfather", "grandpa", "lord",
+    "husband", "cowboy", "lumberjack", "sir", "wizard", "hermit", "fisherman", "fishermen", "monarch", "emperor",
+    "grandad", "granddad", "boy", "dude",
+})
+PERSON_NOUNS_FEMALE = frozenset({
+    "woman", "women", "lady", "ladies", "queen", "witch", "nun", "widow", "mother", "mom", "grandmother", "grandma",
+    "granny", "wife", "empress", "crone", "girl", "maiden", "matriarch", "nana", "grandmom",
+})
+PERSON_NOUNS = frozenset({
+    "person", "people", "couple", "sailor", "farmer", "soldier", "warrior", "knight", "samurai", "pirate", "beggar",
+    "merchant", "shopkeeper", "professor", "teacher", "doctor", "craftsman", "carpenter", "blacksmith", "shepherd",
+    "sage", "mage", "captain", "veteran", "hunter", "miner", "peasant", "villager", "tailor", "baker", "cook",
+    "chef", "scholar", "artist", "painter", "musician", "storyteller", "traveler", "traveller", "wanderer",
+    "vendor", "gardener", "writer", "poet", "philosopher", "shaman", "healer", "gypsy", "nomad", "worker",
+    "citizen", "resident", "patient", "parent", "grandparent", "grandparents", "face", "folk",
+    "inventor", "scientist", "alchemist", "druid", "sorcerer", "sorceress", "rancher",
+    "smith", "potter", "weaver", "fisher", "elf", "dwarf", "mentor", "master", "friend", "neighbor",
+    "neighbour", "stranger", "local", "tribesman", "bard", "cleric", "paladin", "ranger", "general", "admiral",
+}) | PERSON_NOUNS_MALE | PERSON_NOUNS_FEMALE
+# (term, weight) for any elderly prompt; then per gender.
+ELDERLY_TERMS: tuple[tuple[str, float], ...] = (
+    ("elderly", 0.9), ("old person", 0.9), ("old people", 0.9), ("old age", 0.9), ("elderly person", 0.9),
+    ("senior", 0.8), ("elder", 0.7), ("aged", 0.6), ("aging", 0.6), ("ageing", 0.6),
+    ("wrinkled skin", 0.8), ("wrinkles", 0.7), ("wrinkly skin", 0.8), ("aged skin", 0.8), ("grandparents", 0.8),
+)
+ELDERLY_MALE_TERMS: tuple[str, ...] = ("old man", "elderly man", "grandfather", "grandpa", "old gentleman",
+                                       "senior man")
+ELDERLY_FEMALE_TERMS: tuple[str, ...] = ("old woman", "elderly woman", "old lady", "grandmother", "grandma",
+                                         "granny", "senior woman")
+# Phrases that are one specific idea though every word alone is generic ("old" + "man").
+SPECIFIC_PHRASES = frozenset(
+    {t for t, w in ELDERLY_TERMS if w >= 0.8} | set(ELDERLY_MALE_TERMS) | set(ELDERLY_FEMALE_TERMS)
+    | {"old photo", "old photograph", "old film", "old school", "old fashioned", "old west", "old town"})
+
+# Tags of a LoRA that draws one particular character or person: it is stacked only when the
+# prompt names it (its title or first trigger word), never for the hair colour it shares.
+CHARACTER_TAGS = frozenset({
+    "character", "characters", "anime character", "game character", "video game character", "celebrity",
+    "real person", "original character", "oc", "character lora",
+})
+
+# CivitAI's category tags ("character", "style", "clothing"...): they say what kind of resource a
+# LoRA is, not what it draws, so they never name its subject.
+CATEGORY_TAGS = frozenset({
+    "character", "characters", "style", "styles", "concept", "concepts", "clothing", "clothes", "outfit",
+    "base model", "poses", "pose", "background", "backgrounds", "tool", "tools", "buildings", "building",
+    "vehicle", "vehicles", "objects", "object", "animal", "animals", "action", "assets", "celebrity",
+    "lighting", "slider", "enhancer", "lora", "locon", "lycoris", "sdxl", "sd 1 5", "flux", "pony",
+    "photography", "anime", "realistic", "art", "artstyle", "art style", "cartoon", "3d", "woman", "man",
+    "girl", "boy", "female", "male", "1girl", "1boy", "solo", "no humans", "detail", "quality",
+})
 
 # Tags a style adds to the LoRA search.
 STYLE_TAGS: dict[str, tuple[str, ...]] = {
