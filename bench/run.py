@@ -57,13 +57,16 @@ def bench_index(sparse: int, workdir: str) -> dict:
     t = time.perf_counter()
     files = _walk_stat(lib)
     walk_s = time.perf_counter() - t
-    index = ModelIndex(StaticModelPaths.from_models_dir(lib), cache_path=os.path.join(workdir, "index-cache.json"))
+    cache = os.path.join(workdir, "index-cache.json")
+    if os.path.exists(cache):
+        os.unlink(cache)  # the first scan must read every header, as on a new install
+    index = ModelIndex(StaticModelPaths.from_models_dir(lib), cache_path=cache)
     first = index.scan()
     t = time.perf_counter()
     again = index.scan()
     rescan_s = time.perf_counter() - t
     t = time.perf_counter()
-    ModelIndex(StaticModelPaths.from_models_dir(lib), cache_path=os.path.join(workdir, "index-cache.json"))
+    ModelIndex(StaticModelPaths.from_models_dir(lib), cache_path=cache)
     cache_load_s = time.perf_counter() - t
     records = index.records()
     warm_profiles(records)
