@@ -77,7 +77,7 @@ library: $(STAMPS)/library
 demo: setup
 	$(PY) -m intelligent_pipeline.client.demo --comfyui $(COMFYUI_PATH) --models $(MODELS_DIR)
 
-test: setup
+test: setup lint
 	$(PY) -m pytest -q -rs
 
 test-unit: $(STAMPS)/pack
