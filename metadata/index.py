@@ -172,6 +172,15 @@ class ModelIndex:
         with self._scan_lock:
             return self._scan(force)
 
+    def set_exclude_folders(self, exclude_folders: Sequence[str]) -> bool:
+        """Change which folders are skipped; the next scan or re-check applies it. True if it changed."""
+        new = _Excludes.parse(exclude_folders)
+        if new == self._excludes:
+            return False
+        self._excludes = new
+        self._last_scan_at = None  # a re-check is due at once
+        return True
+
     def recheck_if_due(self, recheck_s: float) -> bool:
         """Rescan when `recheck_s` has passed since the last scan; True if anything changed.
 

@@ -90,6 +90,8 @@ class Runtime:
                 self._first_scan()
             self._scanned.wait()
         with self._scan_lock:
+            # a changed exclude list (settings route or an edited file) applies without a restart
+            self.index.set_exclude_folders(self.settings.get("index.exclude_folders"))
             self.index.recheck_if_due(float(self.settings.get("index.recheck_s")))
         return self.index
 

@@ -228,3 +228,17 @@ def test_plan_event_reaches_websocket_clients(client):
         return None
     event = asyncio.run(asyncio.wait_for(go(), 30))
     assert event and event["plan"]["checkpoint"]["name"]
+
+
+def test_exclude_folders_setting_applies_without_restart(client, h):
+    loras = h.models_by_name(client, "lora")
+    sub = next(n for n in loras if "/" in n)
+    folder = sub.split("/", 1)[0]
+    try:
+        client.post("/intelligent/api/settings", {"index.exclude_folders": [folder]})
+        assert sub not in h.models_by_name(client, "lora")
+        p = plan(client, "anime girl with pink hair", overrides={"max_loras": 10})
+        assert all(not lora["name"].startswith(folder + "/") for lora in p["loras"])
+    finally:
+        client.post("/intelligent/api/settings", {"index.exclude_folders": []})
+    assert sub in h.models_by_name(client, "lora")

@@ -492,3 +492,20 @@ def test_gguf_models_get_their_architecture_from_the_header(lib) -> None:
     assert (rec.architecture, rec.base_model, rec.sources, rec.problems) == ("flux", "Flux.1 D", ("header",), ())
     broken = index.get("diffusion_model", "broken.gguf")
     assert broken.architecture == "unknown" and broken.problems[0].startswith("unreadable header")
+
+
+def test_changing_exclude_folders_applies_at_the_next_recheck(tmp_path):
+    from intelligent_pipeline.metadata import ModelIndex, StaticModelPaths
+
+    loras = tmp_path / "loras"
+    (loras / "old").mkdir(parents=True)
+    (loras / "keep.safetensors").write_bytes(b"\x02\x00\x00\x00\x00\x00\x00\x00{}")
+    (loras / "old" / "gone.safetensors").write_bytes(b"\x02\x00\x00\x00\x00\x00\x00\x00{}")
+    now = [0.0]
+    index = ModelIndex(StaticModelPaths({"lora": [str(loras)]}), clock=lambda: now[0])
+    index.scan()
+    assert {r.name for r in index.records("lora")} == {"keep.safetensors", "old/gone.safetensors"}
+    assert index.set_exclude_folders(["old"]) is True
+    assert index.set_exclude_folders(["old"]) is False
+    assert index.recheck_if_due(3600) is True, "a changed exclude list makes the re-check due at once"
+    assert {r.name for r in index.records("lora")} == {"keep.safetensors"}
