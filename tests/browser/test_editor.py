@@ -1,0 +1,216 @@
+"""The editor end to end: the real ComfyUI frontend, in headless chromium, loads the shipped workflow the way the
+templates browser does, queues it like a user, and shows each Intelligent node's report on the node
+(`web/intelligent_pipeline.js`); the saved PNG carries the plan and the editor's workflow.
+
+Screenshots go to pytest's temp folder (`screenshots*/`): the loaded workflow, the graph after the run, and the
+picker and LoRA stack at 100 % with their reports.
+"""
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+
+import pytest
+
+from intelligent_pipeline.client.graphs import PROMPT_TO_IMAGE, png_text_chunks
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.timeout(300)]
+
+NODE_TYPES = {
+    "IntelligentPromptAnalyzer": "Intelligent Prompt Analyzer",
+    "IntelligentAutoModelPicker": "Auto Model Picker",
+    "IntelligentAutoLoraStack": "Auto LoRA Stack",
+    "IntelligentMemoryAwareSampler": "Memory-Aware Sampler",
+}
+PACK = "intelligent_pipeline"  # the pack's folder under custom_nodes: its templates are listed under this name
+PROMPT = "anime girl with pink hair"
+REPORT = "intelligent_report"  # the extension's widget name
+REPORTED = ["IntelligentAutoModelPicker", "IntelligentAutoLoraStack"]  # the reports the test reads
+RUN_TIMEOUT = 90  # a 64x64, 3-step run takes seconds on the CPU
+MIN_LINES_SHOWN = 6  # a report box shows at least this many lines before it scrolls
+
+# In the page: a node by type; its report widget as the user sees it; a view of the graph at 100 %.
+JS_HELPERS = """
+window.__ipTest = {
+  node: (type) => app.graph.nodes.find((n) => n.type === type),
+  report(type) {
+    const node = this.node(type);
+    const widgets = node?.widgets?.filter((x) => x.name === '%s') ?? [];
+    if (!widgets.length) return null;
+    const w = widgets[0], el = w.element ?? w.inputEl, box = el.getBoundingClientRect();
+    return {value: w.value, text: el.value, readOnly: el.readOnly, count: widgets.length,
+            serialize: w.serialize, serializeToPrompt: w.options?.serialize,
+            visible: el.isConnected && getComputedStyle(el).display !== 'none' && box.width > 0 && box.height > 0,
+            nodeSize: [...node.size], minSize: [...node.computeSize()], layout: this.layout(node, el)};
+  },
+  // The report's box on screen: inside its node, clear of the node's other DOM widgets, how many lines it shows.
+  layout(node, el) {
+    const ds = app.canvas.ds, c = app.canvas.canvas.getBoundingClientRect();
+    const left = c.left + (node.pos[0] + ds.offset[0]) * ds.scale, top = c.top + (node.pos[1] + ds.offset[1]) * ds.scale;
+    const n = {left, top, right: left + node.size[0] * ds.scale, bottom: top + node.size[1] * ds.scale};
+    const r = el.getBoundingClientRect(), slack = 2, style = getComputedStyle(el);
+    const lineHeight = parseFloat(style.lineHeight) || 1.2 * parseFloat(style.fontSize);
+    const others = node.widgets.filter((w) => w.element && w.element !== el).map((w) => w.element.getBoundingClientRect());
+    return {
+      insideNode: r.left >= n.left - slack && r.right <= n.right + slack && r.top >= n.top - slack && r.bottom <= n.bottom + slack,
+      overlaps: others.filter((o) => o.height > 0 && r.left < o.right && o.left < r.right && r.top < o.bottom && o.top < r.bottom).length,
+      linesShown: r.height / ds.scale / lineHeight,
+    };
+  },
+  // The graph from a node's top-left corner at 100 %%, once the next two frames are drawn (DOM widgets follow the draw).
+  async focus(type) {
+    const node = this.node(type), ds = app.canvas.ds;
+    ds.scale = 1;
+    ds.offset = [120 - node.pos[0], 200 - node.pos[1]];
+    app.canvas.setDirty(true, true);
+    await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+    return true;
+  },
+};
+// What the server tells the editor about a queued prompt.
+window.__ipRun = {done: null, executed: [], cached: []};
+(() => {
+  const api = window.comfyAPI.api.api, on = (type, f) => api.addEventListener(type, (e) => f(e.detail));
+  on('executed', (d) => __ipRun.executed.push(String(d.display_node ?? d.node)));
+  on('execution_cached', (d) => __ipRun.cached.push(...d.nodes.map(String)));
+  on('execution_success', (d) => { __ipRun.done = {ok: true, prompt_id: d.prompt_id}; });
+  on('execution_error', (d) => { __ipRun.done = {ok: false, error: d}; });
+  on('execution_interrupted', () => { __ipRun.done = {ok: false, error: 'interrupted'}; });
+})();
+true
+""" % REPORT
+
+
+def get_json(url: str):
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.load(r)
+
+
+def queue_and_wait(editor, server) -> dict:
+    """Queue the graph as the Run button does and wait for the server to finish it; its history entry."""
+    editor.js("Object.assign(__ipRun, {done: null, executed: [], cached: []}), true")
+    # (queuePrompt's return value is no success flag on frontend 1.32: it is `!{}` for the server's empty node_errors)
+    node_errors = editor.js("(async () => { await app.queuePrompt(0, 1); return app.lastNodeErrors ?? null; })()")
+    assert not node_errors, f"the server refused the prompt: {node_errors}"
+    done = editor.wait_for("__ipRun.done", RUN_TIMEOUT, "the queued workflow to finish")
+    assert done["ok"], f"execution failed: {done}\nserver log tail:\n{server.log_text()[-3000:]}"
+    entry = get_json(f"{server.url}/history/{done['prompt_id']}")[done["prompt_id"]]
+    return {"history": entry, "executed": editor.js("__ipRun.executed"), "cached": editor.js("__ipRun.cached")}
+
+
+def saved_png(server, history: dict) -> str:
+    images = [img for out in history["outputs"].values() for img in out.get("images", []) if img["type"] == "output"]
+    assert len(images) == 1, history["outputs"]
+    return os.path.join(server.state_dir, "output", images[0]["subfolder"], images[0]["filename"])
+
+
+def node_reports(editor) -> dict:
+    """Once both report widgets are filled and their nodes have grown to fit: picker and LoRA stack reports."""
+    reports = editor.wait_for(f"""(() => {{
+        const r = {json.dumps(REPORTED)}.map((t) => __ipTest.report(t));
+        return r.every((x) => x && x.value && x.nodeSize[1] >= x.minSize[1]) ? r : null;
+      }})()""", 10, "the report widgets, with their nodes grown to fit them")
+    return dict(zip(("picker", "lora"), reports, strict=True))
+
+
+def test_the_four_nodes_are_registered_with_their_names(editor):
+    registered = editor.js(f"""(() => {{
+        const types = {json.dumps(list(NODE_TYPES))};
+        return Object.fromEntries(types.map((t) => {{
+          const cls = LiteGraph.registered_node_types[t];
+          return [t, cls ? {{title: cls.title, display_name: cls.nodeData?.display_name,
+                             category: cls.category ?? cls.nodeData?.category}} : null];
+        }}));
+      }})()""")
+    for node_type, name in NODE_TYPES.items():
+        assert registered[node_type], f"{node_type} is not registered in LiteGraph"
+        assert registered[node_type]["title"] == name
+        assert registered[node_type]["display_name"] == name
+        assert registered[node_type]["category"] == "intelligent"
+
+
+@pytest.fixture(scope="module")
+def run(editor, server, tmp_path_factory):
+    """The shipped workflow, loaded from the templates route, set to the test prompt and a tiny size, queued."""
+    shots = tmp_path_factory.mktemp("screenshots")
+    templates = get_json(server.url + "/api/workflow_templates")
+    assert PROMPT_TO_IMAGE in templates.get(PACK, []), templates
+    editor.js(JS_HELPERS)
+    loaded = editor.js(f"""(async () => {{
+        const r = await fetch('api/workflow_templates/{PACK}/{PROMPT_TO_IMAGE}.json');
+        if (!r.ok) throw new Error('template fetch: ' + r.status);
+        await app.loadGraphData(await r.json(), true, true, '{PROMPT_TO_IMAGE}');
+        return app.graph.nodes.map((n) => n.type);
+      }})()""")
+    assert set(NODE_TYPES) <= set(loaded), loaded
+    editor.js(f"""(() => {{
+        const set = (type, name, value) => {{
+          const w = __ipTest.node(type).widgets.find((x) => x.name === name);
+          w.value = value;
+          w.callback?.(value);
+        }};
+        set('IntelligentPromptAnalyzer', 'prompt', {json.dumps(PROMPT)});
+        set('IntelligentAutoModelPicker', 'width', 64);
+        set('IntelligentAutoModelPicker', 'height', 64);
+        set('IntelligentAutoModelPicker', 'steps', 3);
+        app.canvas.setDirty(true, true);
+        return true;
+      }})()""")
+    editor.screenshot(str(shots / "1_loaded.png"))
+    first = queue_and_wait(editor, server)
+    reports = node_reports(editor)
+    editor.screenshot(str(shots / "2_after_run.png"))
+    editor.js("__ipTest.focus('IntelligentAutoModelPicker')")
+    editor.screenshot(str(shots / "3_reports_at_100_percent.png"))
+    layout = editor.js(f"{json.dumps(REPORTED)}.map((t) => __ipTest.report(t).layout)")
+    return {"first": first, "reports": reports, "layout": dict(zip(("picker", "lora"), layout, strict=True)),
+            "shots": shots}
+
+
+def test_reports_are_shown_on_the_nodes(run, server, editor):
+    picker, lora = run["reports"]["picker"], run["reports"]["lora"]
+    with open(saved_png(server, run["first"]["history"]), "rb") as f:
+        plan = json.loads(png_text_chunks(f.read())["intelligent_plan"])
+    assert f"Checkpoint: {plan['checkpoint']['name']}" in picker["value"], picker["value"]
+    assert "pnkhr" in lora["value"], lora["value"]
+    for name, report in run["reports"].items():
+        assert report["count"] == 1, f"{name}: one report widget"
+        assert report["text"] == report["value"], f"{name}: the textarea shows the report"
+        assert report["visible"], f"{name}: the report is on screen"
+        assert report["readOnly"], f"{name}: a report is read-only"
+        layout = run["layout"][name]
+        assert layout["insideNode"] and not layout["overlaps"], f"{name}: the report box is laid out badly: {layout}"
+        assert layout["linesShown"] >= MIN_LINES_SHOWN, f"{name}: the report box is too small: {layout}"
+    ours = [e for e in editor.errors() if "intelligent" in e.lower()]
+    assert not ours, ours
+    assert not [t for _k, t in editor.console if "scripts/widgets.js" in t], "the extension imports an internal module"
+    unhandled = [t for _k, t in editor.console if "Unhandled message" in t and "intelligent." in t]
+    assert not unhandled, "the pack's websocket events have no listener in the frontend"
+
+
+def test_reports_are_output_only_and_rerunning_reuses_them(run, server, editor):
+    """A report is neither sent with the prompt nor saved as a widget value: queueing again hits the cache."""
+    prompt = editor.js("(async () => (await app.graphToPrompt()).output)()")
+    for node in prompt.values():
+        assert REPORT not in node["inputs"], node
+    workflow = editor.js("app.graph.serialize()")
+    for node in workflow["nodes"]:
+        assert not any(isinstance(v, str) and v.startswith("Prompt read as") for v in node.get("widgets_values", []))
+    second = queue_and_wait(editor, server)
+    ours = {str(n["id"]) for n in workflow["nodes"] if n["type"] in NODE_TYPES}
+    assert ours <= set(second["cached"]), f"unchanged nodes re-ran: cached {second['cached']}"
+    assert node_reports(editor)["lora"]["count"] == 1
+
+
+def test_the_png_carries_the_plan_and_the_editor_workflow(run, server):
+    with open(saved_png(server, run["first"]["history"]), "rb") as f:
+        chunks = png_text_chunks(f.read())
+    plan = json.loads(chunks["intelligent_plan"])
+    assert any("pnkhr" in lora["trigger_words"] for lora in plan["loras"]), plan["loras"]
+    assert plan["settings"]["steps"] == 3 and plan["settings"]["width"] == 64 and plan["settings"]["height"] == 64
+    workflow = json.loads(chunks["workflow"])
+    assert {n["type"] for n in workflow["nodes"]} >= set(NODE_TYPES)
+    analyzer = next(n for n in workflow["nodes"] if n["type"] == "IntelligentPromptAnalyzer")
+    assert analyzer["widgets_values"][0] == PROMPT, "the editor's workflow, as the user edited it"
+    assert json.loads(chunks["prompt"])  # and the API prompt ComfyUI always saves
