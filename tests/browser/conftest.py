@@ -14,16 +14,14 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from typing import Any
 
 import pytest
 
-from intelligent_pipeline.client.server import PACK_DIR, ComfyServer, find_comfyui
+from intelligent_pipeline.client.server import ComfyServer, find_comfyui
 
-SYNTH_LIBRARY = os.environ.get("SYNTH_LIBRARY") or os.path.join(PACK_DIR, ".runtime", "models")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run", "--disable-sync", "--window-size=1920,1080"]
 VIEWPORT = (1920, 1080)
@@ -132,23 +130,6 @@ class Page:
             pass
 
 
-def _ensure_library() -> str:
-    if not os.path.isdir(os.path.join(SYNTH_LIBRARY, "checkpoints")):
-        comfyui = find_comfyui()
-        subprocess.run([sys.executable, os.path.join(PACK_DIR, "tests", "fixtures", "synthlib.py"),
-                        "--out", SYNTH_LIBRARY, "--comfyui", comfyui], check=True, cwd=comfyui)
-    return SYNTH_LIBRARY
-
-
-def link_library(src: str, dst: str) -> None:
-    """Real folders, every file a symlink: the server sees the library and can never write into it."""
-    for root, _dirs, files in os.walk(src):
-        target = os.path.join(dst, os.path.relpath(root, src))
-        os.makedirs(target, exist_ok=True)
-        for name in files:
-            os.symlink(os.path.abspath(os.path.join(root, name)), os.path.join(target, name))
-
-
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     path = find_chromium()
@@ -159,10 +140,9 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory, chromium_path) -> ComfyServer:
+def server(tmp_path_factory, chromium_path, linked_models) -> ComfyServer:
     base = tmp_path_factory.mktemp("comfy_browser")
-    models = str(base / "models")
-    link_library(_ensure_library(), models)
+    models = linked_models()
     state = base / "state"
     # a returning user: no first-run templates dialog over the canvas
     (state / "user" / "default").mkdir(parents=True)

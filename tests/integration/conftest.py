@@ -1,6 +1,6 @@
 """One real ComfyUI server for the whole integration run, on a free port, with the synthetic library.
 
-The library is linked file by file into a temporary models folder, so tests may add broken
+The library is linked file by file into a temporary models folder (tests/conftest.py), so tests may add broken
 files to it without touching the library `make setup` built. Everything the server writes
 (user settings, index cache, CivitAI cache, temp, output) lives under pytest's temp folder.
 """
@@ -9,9 +9,6 @@ from __future__ import annotations
 import copy
 import os
 import pickle
-import shutil
-import subprocess
-import sys
 import types
 import uuid
 
@@ -19,10 +16,7 @@ import pytest
 
 from intelligent_pipeline.client.api import ComfyClient
 from intelligent_pipeline.client.graphs import load_api_workflow, plan_from_png
-from intelligent_pipeline.client.server import PACK_DIR, ComfyServer, find_comfyui
-
-SYNTH_LIBRARY = os.environ.get("SYNTH_LIBRARY") or os.path.join(PACK_DIR, ".runtime", "models")
-SMALL_FILE = 1 << 20  # sidecars and small files are copied, model weights linked
+from intelligent_pipeline.client.server import ComfyServer, find_comfyui
 
 
 class _PickleTrap:
@@ -33,26 +27,6 @@ class _PickleTrap:
 
     def __reduce__(self):
         return (open, (self.marker, "w"))
-
-
-def _ensure_library() -> str:
-    if not os.path.isdir(os.path.join(SYNTH_LIBRARY, "checkpoints")):
-        comfyui = find_comfyui()
-        subprocess.run([sys.executable, os.path.join(PACK_DIR, "tests", "fixtures", "synthlib.py"),
-                        "--out", SYNTH_LIBRARY, "--comfyui", comfyui], check=True, cwd=comfyui)
-    return SYNTH_LIBRARY
-
-
-def mirror_library(src: str, dst: str) -> None:
-    for root, _dirs, files in os.walk(src):
-        rel = os.path.relpath(root, src)
-        os.makedirs(os.path.join(dst, rel), exist_ok=True)
-        for name in files:
-            s, d = os.path.join(root, name), os.path.join(dst, rel, name)
-            if os.path.getsize(s) > SMALL_FILE:
-                os.symlink(os.path.abspath(s), d)
-            else:
-                shutil.copy2(s, d)
 
 
 def add_broken_files(models: str, marker: str) -> dict[str, str]:
@@ -72,15 +46,9 @@ def add_broken_files(models: str, marker: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def library_dir(tmp_path_factory) -> str:
-    return _ensure_library()
-
-
-@pytest.fixture(scope="session")
-def server_env(tmp_path_factory, library_dir):
+def server_env(tmp_path_factory, linked_models):
     base = tmp_path_factory.mktemp("comfy")
-    models = str(base / "models_src")
-    mirror_library(library_dir, models)
+    models = linked_models()
     marker = str(base / "PICKLE_WAS_LOADED")
     broken = add_broken_files(models, marker)
     settings = {
