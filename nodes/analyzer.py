@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from ..selector import planner
 from .comfy_api import CATEGORY, PLAN_TYPE, io
-from .common import QUALITIES, STYLES, new_plan, publish, settings_fingerprint
+from .common import QUALITIES, STYLES, check_choices, new_plan, publish, settings_fingerprint
+
+OLLAMA_CHOICES = ["auto", "on", "off"]
 
 
 class IntelligentPromptAnalyzer(io.ComfyNode):
@@ -24,7 +26,7 @@ class IntelligentPromptAnalyzer(io.ComfyNode):
                                tooltip="A hint for model choice; auto reads it from the prompt."),
                 io.Combo.Input("quality", options=QUALITIES, default="balanced",
                                tooltip="fast: fewer steps; ultra: the most steps and the largest size that fits."),
-                io.Combo.Input("use_ollama", options=["auto", "on", "off"], default="auto",
+                io.Combo.Input("use_ollama", options=OLLAMA_CHOICES, default="auto",
                                tooltip="Semantic analysis with a local Ollama server. auto: when one answers."),
             ],
             outputs=[
@@ -36,10 +38,13 @@ class IntelligentPromptAnalyzer(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, prompt: str = "", style: str = "auto", quality: str = "balanced", **_) -> bool | str:
+    def validate_inputs(cls, prompt: str = "", style: str = "auto", quality: str = "balanced",
+                        use_ollama: str = "auto") -> bool | str:
+        # ComfyUI 0.3.75 does not check V3 combo values itself, so the combos are checked here too.
         if not isinstance(prompt, str) or not prompt.strip():
             return "Intelligent Prompt Analyzer: the prompt is empty. Type what you want to see."
-        return True
+        return check_choices("Intelligent Prompt Analyzer", style=(style, STYLES), quality=(quality, QUALITIES),
+                             use_ollama=(use_ollama, OLLAMA_CHOICES))
 
     @classmethod
     def fingerprint_inputs(cls, **_) -> tuple:

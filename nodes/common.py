@@ -26,6 +26,14 @@ _ARCH_BY_CONFIG = {
 }
 
 
+def check_choices(node: str, **fields: tuple[Any, list[str]]) -> bool | str:
+    """True, or a message naming the first field whose value is not one of its choices."""
+    for field, (value, choices) in fields.items():
+        if value not in choices:
+            return f"{node}: {field} {value!r} is not one of {', '.join(map(str, choices))}"
+    return True
+
+
 def samplers() -> list[str]:
     return list(comfy.samplers.KSampler.SAMPLERS)
 

@@ -10,7 +10,7 @@ import folder_paths
 
 from ..selector import planner
 from .comfy_api import CATEGORY, PLAN_TYPE, ChoiceOutput, io
-from .common import library_fingerprint, new_plan, own_plan, publish, samplers, schedulers
+from .common import check_choices, library_fingerprint, new_plan, own_plan, publish, samplers, schedulers
 from .runtime import get_runtime
 
 log = logging.getLogger(__name__)
@@ -109,11 +109,15 @@ class IntelligentAutoModelPicker(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, prompt: str | None = None, width: int = 0, height: int = 0, **_) -> bool | str:
+    def validate_inputs(cls, width: int = 0, height: int = 0, sampler_name: str = AUTO,
+                        scheduler: str = AUTO) -> bool | str:
+        # Only what is checked here is named, so ComfyUI keeps its own range checks on the rest; it does
+        # not check V3 combo values in 0.3.75, so sampler and scheduler are checked here.
         for field, value in (("width", width), ("height", height)):
             if value and value % 8:
                 return f"Auto Model Picker: {field} must be a multiple of 8 (or 0 to let the plan decide)"
-        return True
+        return check_choices("Auto Model Picker", sampler_name=(sampler_name, [AUTO] + samplers()),
+                             scheduler=(scheduler, [AUTO] + schedulers()))
 
     @classmethod
     def fingerprint_inputs(cls, **_) -> tuple:

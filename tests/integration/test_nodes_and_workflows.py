@@ -159,3 +159,22 @@ def test_lora_stack_outputs_follow_the_plan(client, server, h):
     assert pink, plan["loras"]
     assert pink[0]["strength_model"] <= 0.5, "strength_scale halves the chosen strengths"
     assert plan["prompt"]["positive"].count("pnkhr") == 1
+
+
+def test_comfyui_still_validates_the_other_inputs(client, h):
+    """Our validate_inputs names only what it checks, so ComfyUI's own combo and range checks still run."""
+    graph = h.fast_graph(PROMPT_TO_IMAGE, "a cat")
+    graph["1"]["inputs"]["style"] = "baroque"
+    with pytest.raises(Exception) as e:
+        client.queue(graph)
+    assert "style" in str(e.value)
+    graph = h.fast_graph(PROMPT_TO_IMAGE, "a cat")
+    graph["2"]["inputs"]["width"] = 68
+    with pytest.raises(Exception) as e:
+        client.queue(graph)
+    assert "multiple of 8" in str(e.value)
+    graph["2"]["inputs"]["width"] = 64
+    graph["2"]["inputs"]["steps"] = 5000
+    with pytest.raises(Exception) as e:
+        client.queue(graph)
+    assert "steps" in str(e.value)
