@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +75,20 @@ _THROTTLE_NAMES = {
 }
 
 
-class ResourceMonitor:
-    """Takes readings on demand. Thread-safe; NVML is initialised once, on first use."""
+def _import_nvml() -> Any:
+    import pynvml  # provided by nvidia-ml-py
 
-    def __init__(self) -> None:
+    return pynvml
+
+
+class ResourceMonitor:
+    """Takes readings on demand. Thread-safe; NVML is initialised once, on first use.
+
+    `nvml_loader` returns the NVML binding (`pynvml` from nvidia-ml-py by default); tests hand in
+    a fake one."""
+
+    def __init__(self, nvml_loader: Callable[[], Any] = _import_nvml) -> None:
+        self._load_nvml = nvml_loader
         self._lock = threading.Lock()
         self._nvml: Any = None
         self._nvml_error: str | None = None
@@ -89,8 +99,7 @@ class ResourceMonitor:
             return
         self._nvml_tried = True
         try:
-            import pynvml  # provided by nvidia-ml-py
-
+            pynvml = self._load_nvml()
             pynvml.nvmlInit()
             if pynvml.nvmlDeviceGetCount() == 0:
                 self._nvml_error = "NVML found no NVIDIA GPU"
