@@ -48,7 +48,7 @@ class IntelligentPromptAnalyzer(io.ComfyNode):
 
     @classmethod
     def fingerprint_inputs(cls, **_) -> tuple:
-        return settings_fingerprint()
+        return settings_fingerprint("ollama.")
 
     @classmethod
     def execute(cls, prompt: str, negative_prompt: str, style: str, quality: str, use_ollama: str) -> io.NodeOutput:

@@ -69,15 +69,17 @@ def new_plan(prompt: str, negative_prompt: str = "", style: str = "auto", qualit
     return planner.start_plan(request, analysis)
 
 
-def settings_fingerprint() -> tuple:
+def settings_fingerprint(*prefixes: str) -> tuple:
+    """The settings a node's result depends on (keys starting with `prefixes`), as a cache key part:
+    a change to an unrelated setting must not make ComfyUI reload a checkpoint."""
     s = get_runtime().settings.as_dict()
-    return tuple(sorted((k, repr(v)) for k, v in s.items()))
+    return tuple(sorted((k, repr(v)) for k, v in s.items() if k.startswith(prefixes)))
 
 
 def library_fingerprint() -> tuple:
-    """Changes when the library changes (re-checked here, when a prompt is queued) or settings change."""
+    """Changes when the library (re-checked here, when a prompt is queued) or the selection settings change."""
     rt = get_runtime()
-    return (rt.ready_index().generation, settings_fingerprint())
+    return (rt.ready_index().generation, settings_fingerprint("selection.", "index.exclude_folders"))
 
 
 def publish(node_cls: Any, stage: int, plan: dict, standalone: bool = False) -> dict:

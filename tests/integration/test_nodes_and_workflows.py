@@ -178,3 +178,21 @@ def test_comfyui_still_validates_the_other_inputs(client, h):
     with pytest.raises(Exception) as e:
         client.queue(graph)
     assert "steps" in str(e.value)
+
+
+def test_only_relevant_settings_invalidate_the_cache(client, h):
+    graph = h.fast_graph(PROMPT_TO_IMAGE, "a quiet mountain lake, morning mist", seed=21)
+
+    def rerun(prefix: str) -> set[str]:
+        graph["5"]["inputs"]["filename_prefix"] = prefix
+        return h.executed_nodes(client.run(graph, timeout=600))
+
+    rerun("settings_a")
+    try:
+        client.post("/intelligent/api/settings", {"monitor.interval_s": 2.5})
+        assert rerun("settings_b") == {"5"}, "an unrelated setting re-ran our nodes"
+        client.post("/intelligent/api/settings", {"selection.max_loras": 1})
+        ran = rerun("settings_c")
+        assert {"2", "3"} <= ran, f"a selection setting must re-run the picker and the stack: {ran}"
+    finally:
+        client.post("/intelligent/api/settings", {"monitor.interval_s": 1.0, "selection.max_loras": 3})
