@@ -57,12 +57,18 @@ def make_plan(body: Any) -> dict:
     return plan
 
 
+async def off_loop(fn, *args):
+    """Run blocking work (a first scan still under way, a stat-walk re-check, planning) in a worker
+    thread, so ComfyUI's event loop keeps serving the editor and the websocket meanwhile."""
+    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+
 def register(routes: web.RouteTableDef) -> None:
     @routes.post(f"{PREFIX}/plan")
     async def plan_route(request: web.Request) -> web.Response:
         body = await _json_body(request)
         try:
-            plan = make_plan(body)
+            plan = await off_loop(make_plan, body)
         except planner.PlanRequestError as e:
             return _error(400, str(e), getattr(e, "field", None))
         except planner.PlanError as e:
@@ -73,9 +79,9 @@ def register(routes: web.RouteTableDef) -> None:
     @routes.get(f"{PREFIX}/stats")
     async def stats_route(request: web.Request) -> web.Response:
         rt = get_runtime()
-        index = rt.ready_index()
+        index = await off_loop(rt.ready_index)
         counts = index.counts()
-        readings = rt.monitor.read()
+        readings = await off_loop(rt.monitor.read)
         gpu = readings.primary_gpu
         import comfy.model_management as mm
 
@@ -91,7 +97,7 @@ def register(routes: web.RouteTableDef) -> None:
     async def rescan_route(request: web.Request) -> web.Response:
         rt = get_runtime()
         started = time.perf_counter()
-        result = await asyncio.get_running_loop().run_in_executor(None, rt.rescan)
+        result = await off_loop(rt.rescan)
         body = result.to_dict()
         body["seconds"] = round(time.perf_counter() - started, 4)
         return web.json_response(body)
@@ -109,7 +115,8 @@ def register(routes: web.RouteTableDef) -> None:
             return _error(400, "limit and offset must be whole numbers", "limit")
         if not 0 <= limit <= 10000 or offset < 0:
             return _error(400, "limit must be 0..10000 and offset >= 0", "limit")
-        found = get_runtime().ready_index().find(type=kind, q=q.get("q") or None, base_model=q.get("base_model") or None)
+        index = await off_loop(get_runtime().ready_index)
+        found = index.find(type=kind, q=q.get("q") or None, base_model=q.get("base_model") or None)
         items = [{"name": r.name, "type": r.kind, "architecture": r.architecture, "base_model": r.base_model,
                   "tags": list(r.tags), "trigger_words": list(r.trigger_words), "sha256": r.sha256, "size": r.size,
                   "preview": r.preview, "sources": list(r.sources), "excluded": r.excluded,
@@ -118,7 +125,7 @@ def register(routes: web.RouteTableDef) -> None:
 
     @routes.get(f"{PREFIX}/monitor")
     async def monitor_route(request: web.Request) -> web.Response:
-        readings = await asyncio.get_running_loop().run_in_executor(None, get_runtime().monitor.read)
+        readings = await off_loop(get_runtime().monitor.read)
         return web.json_response(readings.to_dict())
 
     @routes.get(f"{PREFIX}/settings")
