@@ -107,7 +107,8 @@ class ModelIndex:
     """
 
     def __init__(self, paths: ModelPaths, *, exclude_folders: Sequence[str] = (), cache_path: str | None = None,
-                 clock: Callable[[], float] = time.monotonic, events: EventSink | None = None):
+                 clock: Callable[[], float] = time.monotonic, events: EventSink | None = None,
+                 load_cache_now: bool = True):
         self._paths = paths
         self._excludes = _Excludes.parse(exclude_folders)
         self._cache_path = cache_path
@@ -120,8 +121,14 @@ class ModelIndex:
         self._last_event_at: float | None = None
         self._shadowed: set[str] = set()
         self._cache_dirty = cache_path is not None
-        if cache_path is not None:
-            self._load_cache(cache_path)
+        if load_cache_now:
+            self.load_cache()
+
+    def load_cache(self) -> None:
+        """Load the cache file, if any (inside ComfyUI this runs in the background scan thread:
+        a big library's cache takes seconds to read, which must not hold up ComfyUI's start)."""
+        if self._cache_path is not None:
+            self._load_cache(self._cache_path)
 
     # --- reading ------------------------------------------------------------------------------
 

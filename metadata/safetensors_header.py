@@ -12,6 +12,7 @@ import json
 import operator
 import os
 import struct
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain
@@ -73,6 +74,11 @@ def parse_header(raw: bytes) -> SafetensorsHeader:
         return _parse_header(raw)
 
 
+_gc_lock = threading.Lock()
+_gc_depth = 0
+_gc_was_enabled = True
+
+
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """Pause the cyclic GC while one header is parsed.
@@ -83,13 +89,19 @@ def _gc_paused() -> Iterator[None]:
     pause of a fraction of a millisecond loses nothing. The GC is switched back on only if it
     was on, and nothing in the window calls user code.
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
+    global _gc_depth, _gc_was_enabled
+    with _gc_lock:  # scans run in several threads: only the first pause and the last resume count
+        if _gc_depth == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_depth += 1
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        with _gc_lock:
+            _gc_depth -= 1
+            if _gc_depth == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 def _parse_header(raw: bytes) -> SafetensorsHeader:

@@ -6,6 +6,7 @@ from .comfy_api import CATEGORY, PLAN_TYPE, io
 from .common import QUALITIES, STYLES, check_choices, new_plan, publish, settings_fingerprint
 
 OLLAMA_CHOICES = ["auto", "on", "off"]
+EMPTY_PROMPT = "Intelligent Prompt Analyzer: the prompt is empty. Type what you want to see."
 
 
 class IntelligentPromptAnalyzer(io.ComfyNode):
@@ -41,8 +42,9 @@ class IntelligentPromptAnalyzer(io.ComfyNode):
     def validate_inputs(cls, prompt: str = "", style: str = "auto", quality: str = "balanced",
                         use_ollama: str = "auto") -> bool | str:
         # ComfyUI 0.3.75 does not check V3 combo values itself, so the combos are checked here too.
-        if not isinstance(prompt, str) or not prompt.strip():
-            return "Intelligent Prompt Analyzer: the prompt is empty. Type what you want to see."
+        # A linked input arrives as None (its value is not known yet): it is checked in execute.
+        if isinstance(prompt, str) and not prompt.strip():
+            return EMPTY_PROMPT
         return check_choices("Intelligent Prompt Analyzer", style=(style, STYLES), quality=(quality, QUALITIES),
                              use_ollama=(use_ollama, OLLAMA_CHOICES))
 
@@ -52,6 +54,8 @@ class IntelligentPromptAnalyzer(io.ComfyNode):
 
     @classmethod
     def execute(cls, prompt: str, negative_prompt: str, style: str, quality: str, use_ollama: str) -> io.NodeOutput:
+        if not prompt or not prompt.strip():
+            raise ValueError(EMPTY_PROMPT)
         plan = new_plan(prompt, negative_prompt, style, quality)
         if use_ollama == "on":
             plan["warnings"].append("Ollama analysis was asked for but is not available in this version: "

@@ -27,9 +27,10 @@ _ARCH_BY_CONFIG = {
 
 
 def check_choices(node: str, **fields: tuple[Any, list[str]]) -> bool | str:
-    """True, or a message naming the first field whose value is not one of its choices."""
+    """True, or a message naming the first field whose value is not one of its choices
+    (None: a linked input, whose value is not known at queue time)."""
     for field, (value, choices) in fields.items():
-        if value not in choices:
+        if value is not None and value not in choices:
             return f"{node}: {field} {value!r} is not one of {', '.join(map(str, choices))}"
     return True
 

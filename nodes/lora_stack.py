@@ -8,6 +8,7 @@ from typing import Any
 import comfy.sd
 import comfy.utils
 import folder_paths
+import node_helpers
 
 from ..selector import planner
 from .comfy_api import CATEGORY, LORA_STACK_TYPE, PLAN_TYPE, io
@@ -40,10 +41,15 @@ def apply_loras(model: Any, clip: Any, loras: list[dict]) -> tuple[Any, Any]:
     return model, clip
 
 
-def encode(clip: Any, text: str) -> Any:
+def encode(clip: Any, text: str, guidance: float | None = None) -> Any:
+    """CLIPTextEncode's work; Flux-style guidance (the plan's `settings.guidance`) rides on the
+    conditioning, as ComfyUI's FluxGuidance node does it."""
     if clip is None:
         raise RuntimeError("Auto LoRA Stack: the model has no CLIP/text encoder to encode the prompt with")
-    return clip.encode_from_tokens_scheduled(clip.tokenize(text))
+    cond = clip.encode_from_tokens_scheduled(clip.tokenize(text))
+    if guidance is not None:
+        cond = node_helpers.conditioning_set_values(cond, {"guidance": float(guidance)})
+    return cond
 
 
 class IntelligentAutoLoraStack(io.ComfyNode):
@@ -107,7 +113,8 @@ class IntelligentAutoLoraStack(io.ComfyNode):
         limit = int(rt.settings.get("selection.max_loras")) if max_loras < 0 else max_loras
         index = rt.ready_index()
         plan = planner.choose_loras(plan, index.records("lora"), overrides=overrides, max_loras=limit,
-                                    strength_scale=float(strength_scale))
+                                    strength_scale=float(strength_scale),
+                                    max_nsfw_level=int(rt.settings.get("selection.max_nsfw_level")))
         model, clip = apply_loras(model, clip, plan["loras"])
         clip_skip = int(plan["settings"].get("clip_skip") or 1)
         if clip is not None and clip_skip > 1:
@@ -117,5 +124,7 @@ class IntelligentAutoLoraStack(io.ComfyNode):
         stack = [(lora["name"], lora["strength_model"], lora["strength_clip"]) for lora in plan["loras"]]
         publish(cls, 3, plan)
         report = planner.plan_summary(plan)
-        return io.NodeOutput(model, clip, encode(clip, positive), encode(clip, negative), plan, positive, negative,
+        guidance = plan["settings"].get("guidance")
+        return io.NodeOutput(model, clip, encode(clip, positive, guidance), encode(clip, negative, guidance), plan,
+                             positive, negative,
                              stack, ui={"text": [report]})

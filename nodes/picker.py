@@ -114,8 +114,8 @@ class IntelligentAutoModelPicker(io.ComfyNode):
         # Only what is checked here is named, so ComfyUI keeps its own range checks on the rest; it does
         # not check V3 combo values in 0.3.75, so sampler and scheduler are checked here.
         for field, value in (("width", width), ("height", height)):
-            if value and value % 8:
-                return f"Auto Model Picker: {field} must be a multiple of 8 (or 0 to let the plan decide)"
+            if value and (value % 8 or value < 64):
+                return f"Auto Model Picker: {field} must be 0 (the plan decides) or a multiple of 8 from 64"
         return check_choices("Auto Model Picker", sampler_name=(sampler_name, [AUTO] + samplers()),
                              scheduler=(scheduler, [AUTO] + schedulers()))
 

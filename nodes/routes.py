@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiohttp import web
@@ -50,17 +51,23 @@ def make_plan(body: Any) -> dict:
         text_encoders=index.records("text_encoder"), overrides=overrides, valid_samplers=samplers(),
         valid_schedulers=schedulers(), max_nsfw_level=int(rt.settings.get("selection.max_nsfw_level")))
     max_loras = overrides.get("max_loras", int(rt.settings.get("selection.max_loras")))
-    plan = planner.choose_loras(plan, index.records("lora"), overrides=overrides, max_loras=max_loras)
+    plan = planner.choose_loras(plan, index.records("lora"), overrides=overrides, max_loras=max_loras,
+                                max_nsfw_level=int(rt.settings.get("selection.max_nsfw_level")))
     from .sampler import memory_for
 
     plan["memory"] = memory_for(plan)
     return plan
 
 
+# The pack's own worker threads: requests that wait for a first scan must not take the loop's
+# default pool, which aiohttp also uses to serve ComfyUI's static files and images.
+_workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="intelligent-api")
+
+
 async def off_loop(fn, *args):
     """Run blocking work (a first scan still under way, a stat-walk re-check, planning) in a worker
     thread, so ComfyUI's event loop keeps serving the editor and the websocket meanwhile."""
-    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+    return await asyncio.get_running_loop().run_in_executor(_workers, fn, *args)
 
 
 def register(routes: web.RouteTableDef) -> None:

@@ -58,7 +58,8 @@ class Runtime:
         self.events = ServerEvents()
         cache_dir = self.settings.path_setting("index.cache_dir", os.path.join(user_dir, "default"))
         self.index = ModelIndex(self.models, exclude_folders=self.settings.get("index.exclude_folders"),
-                                cache_path=os.path.join(cache_dir, INDEX_CACHE_FILE), events=self.events)
+                                cache_path=os.path.join(cache_dir, INDEX_CACHE_FILE), events=self.events,
+                                load_cache_now=False)
         self.monitor = ResourceMonitor()
         self._scanned = threading.Event()
         self._scan_lock = threading.Lock()
@@ -75,6 +76,7 @@ class Runtime:
     def _first_scan(self) -> None:
         try:
             with self._scan_lock:
+                self.index.load_cache()
                 result = self.index.scan()
             log.info("Intelligent Pipeline: indexed %d models in %.2f s", result.total, result.seconds)
             self._warm()
@@ -86,8 +88,7 @@ class Runtime:
     def ready_index(self) -> ModelIndex:
         """The index, once the first scan is done, re-checked if `index.recheck_s` has passed."""
         if not self._scanned.is_set():
-            if not self._scan_lock.locked() and not self._scanned.is_set():
-                self._first_scan()
+            self.start_first_scan()  # no-op when it is already under way
             self._scanned.wait()
         with self._scan_lock:
             # a changed exclude list (settings route or an edited file) applies without a restart

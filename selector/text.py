@@ -10,6 +10,7 @@ Matching is done with `Term`s: a word or a phrase plus the surface forms that co
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -70,6 +71,8 @@ def extract_prompt_loras(prompt: str) -> tuple[str, list[tuple[str, float | None
             strength = float(m.group(2)) if m.group(2) else None
         except ValueError:
             strength = None
+        if strength is not None and not (math.isfinite(strength) and -10.0 <= strength <= 10.0):
+            strength = None  # nan, inf or absurd: the LoRA's own strength is used instead
         pins.append((m.group(1).strip(), strength))
         return " "
 

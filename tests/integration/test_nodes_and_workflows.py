@@ -196,3 +196,21 @@ def test_only_relevant_settings_invalidate_the_cache(client, h):
         assert {"2", "3"} <= ran, f"a selection setting must re-run the picker and the stack: {ran}"
     finally:
         client.post("/intelligent/api/settings", {"monitor.interval_s": 1.0, "selection.max_loras": 3})
+
+
+def test_a_linked_prompt_is_accepted_at_queue_time(client, server, h):
+    """Linked inputs reach validate_inputs as None: only the executed value may be judged."""
+    graph = h.fast_graph(PROMPT_TO_IMAGE, "unused")
+    graph["900"] = {"class_type": "PrimitiveStringMultiline", "inputs": {"value": "anime girl with pink hair"}}
+    graph["1"]["inputs"]["prompt"] = ["900", 0]
+    entry = client.run(graph, timeout=600)
+    plan = h.png_plan(h.saved_pngs(server, entry)[0])
+    assert plan["prompt"]["positive"].startswith("anime girl with pink hair")
+
+
+def test_too_small_sizes_are_refused_at_queue_time(client, h):
+    graph = h.fast_graph(PROMPT_TO_IMAGE, "a cat")
+    graph["2"]["inputs"]["height"] = 56
+    with pytest.raises(Exception) as e:
+        client.queue(graph)
+    assert "height" in str(e.value) and "from 64" in str(e.value)

@@ -509,3 +509,18 @@ def test_changing_exclude_folders_applies_at_the_next_recheck(tmp_path):
     assert index.set_exclude_folders(["old"]) is False
     assert index.recheck_if_due(3600) is True, "a changed exclude list makes the re-check due at once"
     assert {r.name for r in index.records("lora")} == {"keep.safetensors"}
+
+
+def test_cache_can_be_loaded_later_off_the_start_path(tmp_path):
+    from intelligent_pipeline.metadata import ModelIndex, StaticModelPaths
+
+    loras = tmp_path / "loras"
+    loras.mkdir()
+    (loras / "a.safetensors").write_bytes(b"\x02\x00\x00\x00\x00\x00\x00\x00{}")
+    cache = str(tmp_path / "cache.json")
+    paths = StaticModelPaths({"lora": [str(loras)]})
+    ModelIndex(paths, cache_path=cache).scan()
+    later = ModelIndex(paths, cache_path=cache, load_cache_now=False)
+    assert later.records() == [], "nothing is read at construction"
+    later.load_cache()
+    assert [r.name for r in later.records()] == ["a.safetensors"]

@@ -102,3 +102,28 @@ def test_gc_state_is_restored_after_parsing(tmp_path: Path, kit) -> None:
         assert not gc.isenabled()  # a caller's choice is left alone
     finally:
         gc.enable()
+
+
+def test_parallel_parses_leave_the_garbage_collector_on():
+    """Header parsing pauses the cyclic GC; threads overlapping must not leave it off."""
+    import gc
+    import json
+    import sys
+    import threading
+
+    from intelligent_pipeline.metadata.safetensors_header import parse_header
+
+    raw = json.dumps({f"t{i}": {"dtype": "F16", "shape": [4, 4], "data_offsets": [32 * i, 32 * i + 32]}
+                      for i in range(200)}).encode()
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(20):
+            threads = [threading.Thread(target=lambda: [parse_header(raw) for _ in range(50)]) for _ in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert gc.isenabled()
+    finally:
+        sys.setswitchinterval(old)

@@ -89,3 +89,14 @@ def test_nulls_mean_not_set():
 def test_parse_overrides_alone():
     assert parse_overrides({"cfg_scale": 7}) == {"cfg": 7.0}
     assert parse_overrides(None) == {}
+
+
+@pytest.mark.parametrize("weight", ["nan", "inf", "-inf", "1e308"])
+def test_prompt_lora_tags_with_absurd_weights_fall_back_to_the_loras_own(weight):
+    import json
+
+    from intelligent_pipeline.selector.text import extract_prompt_loras
+
+    cleaned, pins = extract_prompt_loras(f"anime girl <lora:pink_hair_v2:{weight}>")
+    assert pins == [("pink_hair_v2", None)]
+    json.dumps(pins, allow_nan=False)
