@@ -79,7 +79,7 @@ def register(routes: web.RouteTableDef) -> None:
         except planner.PlanRequestError as e:
             return _error(400, str(e), getattr(e, "field", None))
         except planner.PlanError as e:
-            return _error(400, str(e))
+            return _error(400, str(e), e.field)
         get_runtime().events.send("intelligent.plan", {"node": None, "plan": plan})
         return web.json_response(plan)
 

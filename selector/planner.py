@@ -60,7 +60,13 @@ class PlanRequestError(ValueError):
 
 
 class PlanError(ValueError):
-    """A valid request the library cannot satisfy (no usable checkpoint, a pin that matches nothing)."""
+    """A valid request the library cannot satisfy (no usable checkpoint, a pin that matches nothing).
+
+    `field` names the request field at fault when there is one (a pin), else None."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 # --- the request -------------------------------------------------------------------------------
@@ -640,7 +646,7 @@ def choose_checkpoint(plan: dict[str, Any], records: Iterable[ModelRecord], over
         if not found:
             close = _close_names(ckpts, pinned_name)
             hint = f"; close names: {', '.join(close)}" if close else ""
-            raise PlanError(f"pinned checkpoint {pinned_name!r} is not in the library{hint}")
+            raise PlanError(f"pinned checkpoint {pinned_name!r} is not in the library{hint}", "overrides.checkpoint")
         if len(found) > 1:
             warnings.append(f"checkpoint pin {pinned_name!r} matches {len(found)} models; using {found[0].name}")
         rec = found[0]

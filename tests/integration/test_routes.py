@@ -148,7 +148,8 @@ def test_non_object_bodies_are_400(client, raw):
 def test_unknown_pin_is_a_clear_400(client):
     with pytest.raises(ComfyError) as e:
         plan(client, "a cat", overrides={"checkpoint": "no_such_model_anywhere.safetensors"})
-    assert e.value.status == 400 and "no_such_model_anywhere" in json.dumps(e.value.body)
+    assert e.value.status == 400 and "no_such_model_anywhere" in e.value.body["error"]
+    assert e.value.body["field"] == "overrides.checkpoint"
 
 
 def test_stats_counts_the_library(client, h):
