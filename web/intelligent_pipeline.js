@@ -62,11 +62,97 @@ function onProgress({ detail }) {
   });
 }
 
+// The pack's settings in ComfyUI's settings dialog. The pack's file (the settings route) is the source of truth:
+// on setup the dialog takes the route's values; a change in the dialog POSTs that one key; a rejected value is
+// shown in a toast and put back. Typing fires onChange on every key, so a change waits for a pause first.
+const SETTINGS_ROUTE = "/intelligent/api/settings";
+const SETTING_PREFIX = "IntelligentPipeline.";
+const POST_DELAY_MS = 600;
+const AS_IS = { toDialog: (v) => v, toServer: (v) => v };
+const TRISTATE = { toDialog: (v) => String(v), toServer: (v) => (v === "auto" ? "auto" : v === "true") };
+const LIST = {
+  toDialog: (v) => (v ?? []).join(", "),
+  toServer: (v) => String(v).split(",").map((x) => x.trim()).filter(Boolean),
+};
+const PACK_SETTINGS = [
+  { key: "ollama.enabled", section: "Ollama", name: "Use Ollama", type: "combo", options: ["auto", "true", "false"],
+    defaultValue: "auto", map: TRISTATE, tooltip: "auto: used when the Ollama server answers" },
+  { key: "ollama.host", section: "Ollama", name: "Ollama host", type: "text", defaultValue: "http://127.0.0.1:11434" },
+  { key: "ollama.model", section: "Ollama", name: "Ollama model", type: "text", defaultValue: "llama3.2" },
+  { key: "civitai.enabled", section: "CivitAI", name: "Look up models on CivitAI", type: "boolean", defaultValue: true },
+  { key: "selection.max_loras", section: "Selection", name: "Most LoRAs per image", type: "number",
+    attrs: { min: 0, max: 10, step: 1 }, defaultValue: 3 },
+  { key: "selection.max_nsfw_level", section: "Selection", name: "Highest NSFW level", type: "number",
+    attrs: { min: 0, max: 32, step: 1 }, defaultValue: 2, tooltip: "CivitAI's level: 1 PG, 2 PG-13, 4 R, 8 X, 16 XXX" },
+  { key: "index.recheck_s", section: "Model index", name: "Recheck the model folders every (s)", type: "number",
+    attrs: { min: 0, max: 86400, step: 1 }, defaultValue: 10 },
+  { key: "index.exclude_folders", section: "Model index", name: "Folders to leave out", type: "text",
+    defaultValue: "", map: LIST, tooltip: "Comma separated, relative to each model folder" },
+];
+
+let serverSettings = null; // the route's last answer; null until the first sync, so registration posts nothing
+const postTimers = {};
+const settingsApi = () => app.extensionManager.setting;
+const toDialog = (s, values) => (s.map ?? AS_IS).toDialog(values[s.key]);
+const showInDialog = (s, values) => settingsApi().set(SETTING_PREFIX + s.key, toDialog(s, values));
+
+async function loadPackSettings() {
+  const res = await api.fetchApi(SETTINGS_ROUTE);
+  if (!res.ok) throw new Error(`${SETTINGS_ROUTE}: ${res.status}`);
+  serverSettings = await res.json();
+  for (const s of PACK_SETTINGS) await showInDialog(s, serverSettings); // its onChange sees the server's value
+}
+
+function onDialogChange(s, value) {
+  if (!serverSettings || value === toDialog(s, serverSettings)) return; // registration, our own sync, a revert
+  clearTimeout(postTimers[s.key]);
+  postTimers[s.key] = setTimeout(() => postPackSetting(s, value), POST_DELAY_MS);
+}
+
+async function postPackSetting(s, value) {
+  const res = await api.fetchApi(SETTINGS_ROUTE, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ [s.key]: (s.map ?? AS_IS).toServer(value) }),
+  });
+  const body = await res.json().catch(() => ({}));
+  if (res.ok) {
+    serverSettings = body;
+    return;
+  }
+  app.extensionManager.toast.add({
+    severity: "error",
+    summary: `Intelligent Pipeline: ${s.name}`,
+    detail: body.error ?? `the server answered ${res.status}`,
+    life: 6000,
+  });
+  // Put the server's value back, once the user has left the field (not under their cursor while typing).
+  const id = SETTING_PREFIX + s.key;
+  const revert = () => settingsApi().get(id) === value && showInDialog(s, serverSettings);
+  const field = document.getElementById(id);
+  if (field?.contains(document.activeElement)) field.addEventListener("focusout", revert, { once: true });
+  else revert();
+}
+
+const frontendSettings = PACK_SETTINGS.map((s) => ({
+  id: SETTING_PREFIX + s.key,
+  category: ["Intelligent Pipeline", s.section, s.name],
+  name: s.name,
+  type: s.type,
+  defaultValue: s.defaultValue,
+  ...(s.attrs && { attrs: s.attrs }),
+  ...(s.options && { options: s.options }),
+  ...(s.tooltip && { tooltip: s.tooltip }),
+  onChange: (value) => onDialogChange(s, value),
+}));
+
 app.registerExtension({
   name: "intelligent.pipeline.reports",
+  settings: frontendSettings,
   async setup() {
     api.addEventListener("intelligent.plan", onPlan);
     api.addEventListener("intelligent.progress", onProgress);
+    await loadPackSettings().catch((e) => console.warn("Intelligent Pipeline: settings not loaded:", e));
   },
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (!OUR_NODES.has(nodeData.name)) return;

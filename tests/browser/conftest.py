@@ -68,6 +68,12 @@ def wait_until(check, timeout: float, what: str, interval: float = 0.1):
         time.sleep(interval)
 
 
+@pytest.fixture(scope="session")
+def poll():
+    """`wait_until` for the tests (test files are not a package: they take it as a fixture)."""
+    return wait_until
+
+
 class Page:
     """Just enough of CDP: evaluate JavaScript, wait for a condition, screenshot; console errors are kept."""
 

@@ -214,3 +214,85 @@ def test_the_png_carries_the_plan_and_the_editor_workflow(run, server):
     analyzer = next(n for n in workflow["nodes"] if n["type"] == "IntelligentPromptAnalyzer")
     assert analyzer["widgets_values"][0] == PROMPT, "the editor's workflow, as the user edited it"
     assert json.loads(chunks["prompt"])  # and the API prompt ComfyUI always saves
+
+
+# The pack's settings in ComfyUI's settings dialog (the extension's `settings`): the pack's file is the source of truth.
+MAX_LORAS = "selection.max_loras"
+MAX_LORAS_ID = "IntelligentPipeline." + MAX_LORAS
+DIALOG_VALUE = f"app.extensionManager.setting.get({json.dumps(MAX_LORAS_ID)})"
+
+
+def pack_settings_file(server) -> str:
+    return os.path.join(server.state_dir, "user", "default", "intelligent-pipeline.json")
+
+
+def post_settings(server, changes: dict) -> dict:
+    request = urllib.request.Request(server.url + "/intelligent/api/settings", data=json.dumps(changes).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as r:
+        return json.load(r)
+
+
+def reload_editor(editor) -> None:
+    editor.js("window.__ipBeforeReload = true")
+    editor.call("Page.reload")
+    editor.wait_for("!window.__ipBeforeReload && !!(window.app && window.app.graph && window.app.extensionManager"
+                    " && LiteGraph.registered_node_types['IntelligentAutoModelPicker'])", 60, "the reloaded editor")
+
+
+def test_settings_dialog_shows_the_pack_settings(editor, server):
+    route = get_json(server.url + "/intelligent/api/settings")
+    editor.wait_for(f"{DIALOG_VALUE} === {json.dumps(route[MAX_LORAS])}", 10, "the dialog to take the route's value")
+    registered = editor.js("Object.keys(app.extensionManager.setting.settings)"
+                           ".filter((id) => id.startsWith('IntelligentPipeline.'))")
+    assert len(registered) == 8, registered
+    assert editor.js("app.extensionManager.setting.get('IntelligentPipeline.ollama.enabled')") == "false"
+
+
+def test_a_change_in_the_settings_dialog_reaches_the_pack_file(editor, server, tmp_path_factory, poll):
+    before = get_json(server.url + "/intelligent/api/settings")[MAX_LORAS]
+    new = 2 if before != 2 else 1
+    try:
+        editor.js(f"app.extensionManager.setting.set({json.dumps(MAX_LORAS_ID)}, {new}), true")
+        poll(lambda: get_json(server.url + "/intelligent/api/settings")[MAX_LORAS] == new, 10,
+                   "the route to return the dialog's value")
+        with open(pack_settings_file(server)) as f:
+            assert json.load(f)[MAX_LORAS] == new
+        # a value the route refuses: a toast says why and the dialog shows the server's value again
+        editor.js(f"app.extensionManager.setting.set({json.dumps(MAX_LORAS_ID)}, 99), true")
+        editor.wait_for(f"[...document.querySelectorAll('.p-toast-message')].some((t) => /whole number/.test("
+                        f"t.textContent)) && {DIALOG_VALUE} === {new}", 10, "the error toast and the value put back")
+        assert get_json(server.url + "/intelligent/api/settings")[MAX_LORAS] == new
+        # the settings dialog, open at the pack's section
+        editor.js("app.extensionManager.command.execute('Comfy.ShowSettingsDialog'), true")
+        editor.wait_for("!!document.querySelector('.settings-container, .p-dialog')", 10, "the settings dialog")
+        editor.js("""(() => {
+            const item = [...document.querySelectorAll('.p-listbox-option, [role=option], li')]
+              .find((e) => e.textContent.trim() === 'Intelligent Pipeline');
+            item?.click();
+            return true;
+          })()""")
+        editor.wait_for("!!document.getElementById(" + json.dumps(MAX_LORAS_ID) + ")", 10, "the pack's settings panel")
+        shots = tmp_path_factory.mktemp("screenshots_settings")
+        editor.screenshot(str(shots / "settings_dialog.png"))
+        editor.js("document.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'})), true")
+    finally:
+        post_settings(server, {MAX_LORAS: before})
+
+
+def test_loading_the_editor_posts_no_settings(editor, server):
+    """The dialog's stored value (ComfyUI's own file) differs from the pack's file: a reload shows the pack's value
+    and writes nothing to the pack's file."""
+    before = get_json(server.url + "/intelligent/api/settings")[MAX_LORAS]
+    other = 4 if before != 4 else 5
+    try:
+        post_settings(server, {MAX_LORAS: other})  # behind the editor's back
+        path = pack_settings_file(server)
+        stat, content = os.stat(path).st_mtime_ns, open(path).read()
+        reload_editor(editor)
+        editor.wait_for(f"{DIALOG_VALUE} === {other}", 10, "the dialog to take the pack file's value")
+        editor.js("new Promise((r) => setTimeout(() => r(true), 1500))")  # longer than the extension's POST delay
+        assert os.stat(path).st_mtime_ns == stat and open(path).read() == content, "loading the editor wrote settings"
+        assert get_json(server.url + "/intelligent/api/settings")[MAX_LORAS] == other
+    finally:
+        post_settings(server, {MAX_LORAS: before})
