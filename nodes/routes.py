@@ -11,7 +11,6 @@ from aiohttp import web
 
 from ..metadata.records import FOLDER_KINDS
 from ..selector import planner
-from ..selector.analysis import analyze_keywords
 from ..settings import SettingsError
 from .common import samplers, schedulers
 from .runtime import get_runtime
@@ -42,17 +41,10 @@ def make_plan(body: Any) -> dict:
         raise planner.PlanRequestError("body", "must be a JSON object")
     request = planner.parse_request(body)
     rt = get_runtime()
-    index = rt.ready_index()
-    analysis = analyze_keywords(request.prompt, request.negative_prompt or "", request.style)
-    plan = planner.start_plan(request, analysis)
-    overrides = dict(request.overrides or {})
-    plan = planner.choose_checkpoint(
-        plan, index.records("checkpoint") + index.records("diffusion_model"), vaes=index.records("vae"),
-        text_encoders=index.records("text_encoder"), overrides=overrides, valid_samplers=samplers(),
-        valid_schedulers=schedulers(), max_nsfw_level=int(rt.settings.get("selection.max_nsfw_level")))
-    max_loras = overrides.get("max_loras", int(rt.settings.get("selection.max_loras")))
-    plan = planner.choose_loras(plan, index.records("lora"), overrides=overrides, max_loras=max_loras,
-                                max_nsfw_level=int(rt.settings.get("selection.max_nsfw_level")))
+    plan = planner.build_plan(request, rt.ready_index().records(), valid_samplers=samplers(),
+                              valid_schedulers=schedulers(),
+                              max_nsfw_level=int(rt.settings.get("selection.max_nsfw_level")),
+                              max_loras=int(rt.settings.get("selection.max_loras")))
     from .sampler import memory_for
 
     plan["memory"] = memory_for(plan)

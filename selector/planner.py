@@ -872,7 +872,8 @@ def choose_loras(plan: dict[str, Any], lora_records: Iterable[ModelRecord], over
     plan.setdefault("candidates", {"checkpoints": [], "loras": []})
     plan.setdefault("warnings", [])
     ckpt = plan.get("checkpoint")
-    limit = max_loras if max_loras is not None else ov.get("max_loras", DEFAULT_MAX_LORAS)
+    # the request's own max_loras wins; the caller's value (a node widget, the setting) is the default
+    limit = ov.get("max_loras", max_loras if max_loras is not None else DEFAULT_MAX_LORAS)
     limit = max(0, min(MAX_LORAS_LIMIT, int(limit)))
     scale = float(strength_scale) if _is_number(strength_scale) and strength_scale >= 0 else 1.0
     records = [r for r in lora_records if r.kind == "lora"]

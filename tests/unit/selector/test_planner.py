@@ -360,3 +360,12 @@ def test_renamed_library_gives_the_same_picks(library, prompt):
     assert (a["vae"]["name"] and mapping[a["vae"]["name"]]) == b["vae"]["name"]
     assert [mapping[t["name"]] for t in a["text_encoders"]] == [t["name"] for t in b["text_encoders"]]
     assert a["settings"] == b["settings"]
+
+
+def test_the_requests_max_loras_beats_the_callers_default(library):
+    """The route passes the selection.max_loras setting as a default; a request's own value wins."""
+    request = planner.parse_request({"prompt": "anime girl with pink hair", "overrides": {"max_loras": 0}})
+    assert planner.build_plan(request, library, max_loras=5)["loras"] == []
+    request = planner.parse_request({"prompt": "anime girl with pink hair"})
+    assert planner.build_plan(request, library, max_loras=0)["loras"] == []
+    assert planner.build_plan(request, library, max_loras=5)["loras"]
