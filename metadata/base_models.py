@@ -5,8 +5,6 @@ One table serves the index (sidecar `base_model` -> architecture) and the select
 """
 from __future__ import annotations
 
-import re
-
 # Families group base models whose resources interoperate fully.
 # (family, architecture, [CivitAI strings, lower-cased])
 _TABLE: list[tuple[str, str, tuple[str, ...]]] = [
@@ -38,7 +36,8 @@ DEFAULT_BASE_MODEL = {"sd1": "SD 1.5", "sd2": "SD 2.1", "sdxl": "SDXL 1.0", "sd3
 
 
 def _norm(base_model: str | None) -> str:
-    return re.sub(r"\s+", " ", (base_model or "").strip().lower())
+    """Lower case, whitespace runs as one space (string code: no pattern to backtrack)."""
+    return " ".join(base_model.lower().split()) if isinstance(base_model, str) else ""
 
 
 def is_known(base_model: str | None) -> bool:

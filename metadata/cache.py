@@ -15,12 +15,14 @@ from typing import Any, Iterable, Mapping
 from . import jsonio
 from .reader import Fingerprint
 from .records import FOLDER_KINDS, ExampleParams, ModelRecord
+from .safe_open import describe, printable, read_regular
 
 log = logging.getLogger(__name__)
 
 # Bump when what the reader extracts changes, so old caches are re-read instead of trusted.
 CACHE_VERSION = 1
 CACHE_FORMAT = "intelligent-pipeline/model-index"
+MAX_CACHE_BYTES = 1024 * 1024 * 1024  # ~20 KB a record at most: room for 50k models, and a bound
 
 Entry = tuple[Fingerprint, ModelRecord]
 Key = tuple[str, str]  # (kind, name)
@@ -32,19 +34,18 @@ _EXAMPLE_FIELDS = {f.name for f in dataclasses.fields(ExampleParams)}
 def load_cache(path: str) -> dict[Key, Entry] | None:
     """The cached entries, or None when there is no usable cache (missing, corrupt, old)."""
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        raw = read_regular(path, MAX_CACHE_BYTES)
     except FileNotFoundError:
         return None
-    except OSError as e:
-        log.warning("cannot read index cache %s: %s; rebuilding it", path, e)
+    except OSError as e:  # also a cache path that is a FIFO or device, or a file over the limit
+        log.warning("cannot read index cache %r: %s; rebuilding it", path, describe(e))
         return None
     try:
         doc = jsonio.loads(raw)
         if not isinstance(doc, dict) or doc.get("format") != CACHE_FORMAT:
             raise ValueError("not an index cache")
         if doc.get("version") != CACHE_VERSION:
-            log.info("index cache %s is version %r, expected %d; rebuilding it", path, doc.get("version"), CACHE_VERSION)
+            log.info("index cache %r is version %r, expected %d; rebuilding it", path, doc.get("version"), CACHE_VERSION)
             return None
         entries: dict[Key, Entry] = {}
         for item in doc["entries"]:
@@ -52,7 +53,7 @@ def load_cache(path: str) -> dict[Key, Entry] | None:
             entries[(record.kind, record.name)] = (fingerprint_from_json(item["fingerprint"]), record)
         return entries
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
-        log.warning("index cache %s is corrupt (%s); ignoring it and rebuilding", path, str(e)[:200])
+        log.warning("index cache %r is corrupt (%s); ignoring it and rebuilding", path, printable(str(e), 200))
         return None
 
 
@@ -74,7 +75,7 @@ def save_cache(path: str, entries: Iterable[tuple[Fingerprint, ModelRecord]]) ->
             if os.path.exists(tmp):
                 os.unlink(tmp)
     except OSError as e:
-        log.warning("cannot write index cache %s: %s", path, e)
+        log.warning("cannot write index cache %r: %s", path, describe(e))
         return False
     return True
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import struct
 from typing import IO, Any
 
+from .safe_open import NotRegularFile, describe, open_regular
 from .safetensors_header import HeaderError
 
 MAGIC = b"GGUF"
 MAX_KEYS = 64  # general.* keys come first; stop long before the tokenizer tables
-MAX_READ_BYTES = 4 * 1024 * 1024
+MAX_READ_BYTES = 4 * 1024 * 1024  # every count and length is checked against this before reading
 MAX_STRING_BYTES = 64 * 1024
+MAX_ARRAY_DEPTH = 8  # converters write flat arrays; deeper nesting is a crafted file
 
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 _STRING, _ARRAY = 8, 9
@@ -49,7 +51,7 @@ class _Stop(Exception):
 def read_gguf_metadata(path: str) -> dict[str, Any]:
     """Scalar and string metadata from the start of a GGUF file; arrays are skipped."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             r = _Budget(f)
             if r.read(4) != MAGIC:
                 raise HeaderError("not a GGUF file (bad magic)")
@@ -70,8 +72,10 @@ def read_gguf_metadata(path: str) -> dict[str, Any]:
             return out
     except _Stop:
         raise HeaderError("GGUF header is larger than the read limit") from None
+    except NotRegularFile as e:
+        raise HeaderError(str(e)) from e
     except OSError as e:
-        raise HeaderError(f"cannot read: {e.strerror or e}") from e
+        raise HeaderError(f"cannot read: {describe(e)}") from e
     except (struct.error, UnicodeDecodeError) as e:
         raise HeaderError(f"corrupt GGUF metadata: {e}") from e
 
@@ -83,21 +87,25 @@ def _string(r: _Budget) -> str:
     return r.read(n).decode("utf-8")
 
 
-def _value(r: _Budget, vtype: int) -> Any:
+def _value(r: _Budget, vtype: int, depth: int = 0) -> Any:
     if vtype in _SCALARS:
         return r.unpack(_SCALARS[vtype])
     if vtype == _STRING:
         return _string(r)
     if vtype == _ARRAY:
-        _skip_array(r)
+        _skip_array(r, depth + 1)
         return None
     raise HeaderError(f"unknown GGUF value type {vtype}")
 
 
-def _skip_array(r: _Budget) -> None:
+def _skip_array(r: _Budget, depth: int) -> None:
+    """Skip an array without holding it: scalars in one bounded read, other elements one by one
+    (each costs at least 8 bytes of the budget, so a hostile count ends at the budget)."""
+    if depth > MAX_ARRAY_DEPTH:
+        raise HeaderError(f"GGUF arrays nested more than {MAX_ARRAY_DEPTH} deep")
     etype, count = r.unpack("<I"), r.unpack("<Q")
     if etype in _SCALARS:
         r.read(count * struct.calcsize(_SCALARS[etype]))
         return
     for _ in range(count):
-        _value(r, etype)
+        _value(r, etype, depth)

@@ -22,6 +22,7 @@ from .events import PROGRESS_EVENT, EventSink
 from .paths import ModelPaths
 from .reader import MODEL_EXTENSIONS, Fingerprint, ModelFile, build_record
 from .records import FOLDER_KINDS, ModelRecord
+from .safe_open import describe, irregular_kind, printable
 from .sidecars import PREVIEW_SUFFIXES, SIDECARS
 
 log = logging.getLogger(__name__)
@@ -68,32 +69,38 @@ class _State:
 @dataclass(frozen=True)
 class _Excludes:
     """`exclude_folders`: bare names match a folder anywhere, absolute paths that folder,
-    relative paths with a separator that folder under any root."""
+    relative paths with a separator that folder under any root. Compared the way the platform
+    compares paths (`pathmod`: os.path, or ntpath/posixpath in tests): case-insensitively and
+    with either separator on Windows."""
 
     names: frozenset[str] = frozenset()
     absolute: frozenset[str] = frozenset()
     relative: frozenset[str] = frozenset()
+    pathmod: Any = field(default=os.path, compare=False)
 
     @classmethod
-    def parse(cls, items: Sequence[str]) -> _Excludes:
+    def parse(cls, items: Sequence[str], pathmod: Any = os.path) -> _Excludes:
         names, absolute, relative = set(), set(), set()
+        separators = {"/", pathmod.sep, pathmod.altsep} - {None}
         for item in items:
-            item = os.path.expanduser(str(item).strip())
+            item = pathmod.expanduser(str(item).strip())
             if not item:
                 continue
-            if os.path.isabs(item):
-                absolute.add(os.path.normcase(os.path.abspath(item)))
-            elif "/" in item or os.sep in item:
-                relative.add(item.replace(os.sep, "/").strip("/"))
+            if pathmod.isabs(item):
+                absolute.add(pathmod.normcase(pathmod.abspath(item)))
+            elif any(sep in item for sep in separators):
+                rel = item.replace(pathmod.sep, "/")
+                relative.add(pathmod.normcase(rel.strip("/")))
             else:
-                names.add(os.path.normcase(item))
-        return cls(frozenset(names), frozenset(absolute), frozenset(relative))
+                names.add(pathmod.normcase(item))
+        return cls(frozenset(names), frozenset(absolute), frozenset(relative), pathmod)
 
     def matches(self, path: str, rel: str) -> bool:
-        name = os.path.basename(path)
-        return (os.path.normcase(name) in self.names
-                or (bool(self.absolute) and os.path.normcase(os.path.abspath(path)) in self.absolute)
-                or rel in self.relative)
+        """Whether the folder at `path` (`rel` to its root, "/" separators) is excluded."""
+        p = self.pathmod
+        return (p.normcase(p.basename(path)) in self.names
+                or (bool(self.absolute) and p.normcase(p.abspath(path)) in self.absolute)
+                or (bool(self.relative) and p.normcase(rel) in self.relative))
 
 
 class ModelIndex:
@@ -120,6 +127,7 @@ class ModelIndex:
         self._last_scan_at: float | None = None
         self._last_event_at: float | None = None
         self._shadowed: set[str] = set()
+        self._skipped: set[str] = set()
         self._cache_dirty = cache_path is not None
         if load_cache_now:
             self.load_cache()
@@ -274,8 +282,8 @@ class ModelIndex:
         self._last_event_at = now
         try:
             self._events.send(PROGRESS_EVENT, {"task": "index", "done": done, "total": total, "message": message})
-        except Exception:  # a broken websocket must not break indexing
-            log.warning("could not send index progress event", exc_info=True)
+        except Exception as e:  # a broken websocket must not break indexing
+            log.warning("could not send index progress event: %s: %s", type(e).__name__, printable(str(e), 200))
 
     # --- walking ------------------------------------------------------------------------------
 
@@ -283,23 +291,28 @@ class ModelIndex:
         """Every model file under every root, first root winning a duplicate name (as ComfyUI)."""
         found: dict[Key, ModelFile] = {}
         shadowed: dict[str, ModelFile] = {}  # path -> the file that wins its name
+        skipped: dict[str, str] = {}  # path -> why a file named like a model is not one
         for kind in FOLDER_KINDS:
             for root in self._paths.roots(kind):
-                self._walk_root(kind, os.path.abspath(root), found, shadowed)
+                self._walk_root(kind, os.path.abspath(root), found, shadowed, skipped)
         for path in sorted(set(shadowed) - self._shadowed):  # log each duplicate once, not every rescan
             winner = shadowed[path]
-            log.info("%s is not indexed: ComfyUI's %s loader resolves %r to %s (an earlier folder)",
+            log.info("%r is not indexed: ComfyUI's %s loader resolves %r to %r (an earlier folder)",
                      path, winner.kind, winner.name, winner.path)
         self._shadowed = set(shadowed)
+        for path in sorted(set(skipped) - self._skipped):  # one line per bad file, not per rescan
+            log.warning("%r is not indexed: %s", path, skipped[path])
+        self._skipped = set(skipped)
         return found
 
-    def _walk_root(self, kind: str, root: str, found: dict[Key, ModelFile], shadowed: dict[str, ModelFile]) -> None:
+    def _walk_root(self, kind: str, root: str, found: dict[Key, ModelFile], shadowed: dict[str, ModelFile],
+                   skipped: dict[str, str]) -> None:
         if self._excludes.absolute and self._excludes.matches(root, ""):
             return
         try:
             st = os.stat(root)
         except OSError:
-            log.debug("model folder %s does not exist", root)
+            log.debug("model folder %r does not exist", root)
             return
         if not stat.S_ISDIR(st.st_mode):
             return
@@ -311,16 +324,19 @@ class ModelIndex:
                 with os.scandir(folder) as it:
                     entries = sorted(it, key=lambda e: e.name)
             except OSError as e:
-                log.warning("cannot list %s: %s", folder, e.strerror or e)
+                log.warning("cannot list %r: %s", folder, describe(e))
                 continue
             by_name = {e.name: e for e in entries}
             subfolders: list[tuple[str, str]] = []
             for entry in entries:
                 if entry.name.startswith("."):  # hidden folders, and macOS "._x.safetensors" junk
                     continue
+                is_model = os.path.splitext(entry.name)[1].lower() in MODEL_EXTENSIONS
                 try:
-                    is_dir = entry.is_dir()
-                except OSError:
+                    is_dir = entry.is_dir()  # follows symlinks: a folder named x.safetensors is a folder
+                except OSError as e:  # a symlink loop (a -> a), or a folder that went away
+                    if is_model:
+                        skipped[entry.path] = f"cannot stat: {describe(e)}"
                     continue
                 if is_dir:
                     sub_rel = rel + entry.name
@@ -331,16 +347,16 @@ class ModelIndex:
                     except OSError:
                         continue
                     if (sub.st_dev, sub.st_ino) in visited:
-                        log.debug("%s: folder already walked (symlink loop?); skipped", entry.path)
+                        log.debug("%r: folder already walked (symlink loop?); skipped", entry.path)
                         continue
                     visited.add((sub.st_dev, sub.st_ino))
                     subfolders.append((entry.path, sub_rel + "/"))
-                elif os.path.splitext(entry.name)[1].lower() in MODEL_EXTENSIONS:
+                elif is_model:
                     key = (kind, rel + entry.name)
                     if key in found:
                         shadowed[entry.path] = found[key]
                         continue
-                    model = _model_file(kind, root, rel, entry, by_name)
+                    model = _model_file(kind, root, rel, entry, by_name, skipped)
                     if model is not None:
                         found[key] = model
             stack.extend(reversed(subfolders))
@@ -356,17 +372,23 @@ class ModelIndex:
         with self._lock:
             self._state = _State.build(records, fingerprints, 1 if records else 0)
         self._cache_dirty = False
-        log.info("model index: %d models loaded from %s", len(records), path)
+        log.info("model index: %d models loaded from %r", len(records), path)
 
 
-def _model_file(kind: str, root: str, rel: str, entry: os.DirEntry[str], by_name: dict[str, os.DirEntry[str]]) -> ModelFile | None:
-    """A ModelFile from a directory entry: one stat for the file, one per sidecar present."""
+def _model_file(kind: str, root: str, rel: str, entry: os.DirEntry[str], by_name: dict[str, os.DirEntry[str]],
+                skipped: dict[str, str]) -> ModelFile | None:
+    """A ModelFile from a directory entry: one stat for the file, one per sidecar present.
+
+    Only a regular file (or a symlink to one) is a model: a FIFO, a device or a broken link named
+    like a model goes into `skipped` with the reason, and is logged once by the walk."""
     try:
         st = entry.stat()
-    except OSError:
-        log.debug("%s: cannot stat (broken link?); skipped", entry.path)
+    except OSError as e:
+        skipped[entry.path] = f"cannot stat: {describe(e)} (broken link?)"
         return None
-    if not stat.S_ISREG(st.st_mode):
+    irregular = irregular_kind(st.st_mode)
+    if irregular is not None:
+        skipped[entry.path] = f"not a regular file ({irregular})"
         return None
     stem = os.path.splitext(entry.name)[0]
     sidecars = []
@@ -375,23 +397,24 @@ def _model_file(kind: str, root: str, rel: str, entry: os.DirEntry[str], by_name
         if sidecar is None:
             continue
         try:
-            sidecars.append((source, sidecar.name, sidecar.stat().st_mtime_ns))
-        except OSError:
-            continue
+            mtime_ns = sidecar.stat().st_mtime_ns
+        except OSError:  # a broken link: the reader says so once, as a problem of this model
+            mtime_ns = -1
+        sidecars.append((source, sidecar.name, mtime_ns))
     preview = next((rel + stem + suffix for suffix in PREVIEW_SUFFIXES if stem + suffix in by_name), None)
     return ModelFile(kind=kind, name=rel + entry.name, root=root, path=entry.path, size=st.st_size,
                      mtime_ns=st.st_mtime_ns, sidecars=tuple(sidecars), preview=preview)
 
 
 def _safe_build(file: ModelFile) -> ModelRecord:
-    """build_record, but a bug or an OS error on one file never stops the scan."""
+    """build_record, but a bug or an OS error on one file never stops the scan: one line, no traceback."""
     try:
         return build_record(file)
     except Exception as e:  # noqa: BLE001 - any failure becomes a problem string on that record
-        log.warning("%s: could not be indexed: %s", file.path, e, exc_info=True)
+        reason = f"{type(e).__name__}: {printable(str(e), 200)}"
+        log.warning("%r could not be indexed: %s", file.path, reason)
         return ModelRecord(name=file.name, kind=file.kind, path=file.path, size=file.size,
-                           mtime=file.mtime_ns / 1e9, title=file.stem,
-                           problems=(f"could not be indexed: {type(e).__name__}: {e}",))
+                           mtime=file.mtime_ns / 1e9, title=file.stem, problems=(f"could not be indexed: {reason}",))
 
 
 def _check_kind(kind: str) -> None:

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from . import base_models
 from .architecture import Detection
+from .safe_open import printable
 from .sidecars import Facts, union
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def resolve_architecture(base: str, base_source: str, detection: Detection | Non
     if detection is not None and detection.confident and claimed not in ("unknown", detected):
         problem = (f"{base_source} says base model {base!r} ({claimed}) but the tensors are {detected} "
                    f"({detection.evidence}); using {detection.base_model!r}")
-        log.info("architecture conflict: %s", problem)
+        log.info("architecture conflict: %s", printable(problem, 500))
         return detected, detection.base_model, "header", problem
     if claimed != "unknown":
         return claimed, base, base_source, None

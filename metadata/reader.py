@@ -14,7 +14,9 @@ from typing import Any
 from .architecture import Detection, detect, detect_gguf
 from .gguf_header import read_gguf_metadata
 from .merge import merge
+from .paths import inside_root
 from .records import ModelRecord
+from .safe_open import printable
 from .safetensors_header import HeaderError, read_header
 from .sidecars import HEADER_SOURCE, Facts, read_sidecar, trainer_facts
 
@@ -64,7 +66,7 @@ def build_record(file: ModelFile) -> ModelRecord:
         if f is None:
             continue
         facts.append(f)
-        if not f.problems:
+        if not f.problems or f.fields:  # a sidecar with one bad field still told us the rest
             sources.append(source)
 
     detection, header_facts, header_ok = _read_model_header(file, problems)
@@ -75,6 +77,7 @@ def build_record(file: ModelFile) -> ModelRecord:
     try:
         file.name.encode("utf-8")
     except UnicodeEncodeError:
+        log.warning("%r: file name is not valid UTF-8 (ComfyUI may not list it)", file.path)
         problems.append("file name is not valid UTF-8")
 
     values = merge(facts, detection, kind=file.kind, title=file.stem)
@@ -88,7 +91,7 @@ def _read_model_header(file: ModelFile, problems: list[str]) -> tuple[Detection 
     """(detection, trainer facts, header read) for the file; appends problems."""
     ext = os.path.splitext(file.path)[1].lower()
     if ext in PICKLE_EXTENSIONS:
-        log.info("%s: pickle file, indexed by name only (never unpickled)", file.path)
+        log.info("%r: pickle file, indexed by name only (never unpickled)", file.path)
         problems.append(PICKLE_PROBLEM)
         return None, None, False
     try:
@@ -96,29 +99,31 @@ def _read_model_header(file: ModelFile, problems: list[str]) -> tuple[Detection 
             return detect_gguf(file.kind, read_gguf_metadata(file.path)), None, True
         header = read_header(file.path)
     except HeaderError as e:
-        log.warning("%s: unreadable header: %s", file.path, e)
-        problems.append(f"unreadable header: {e}")
+        message = printable(str(e), 300)
+        log.warning("%r: unreadable header: %s", file.path, message)
+        problems.append(f"unreadable header: {message}")
         return None, None, False
     if header.expected_file_size > file.size:
-        log.warning("%s: incomplete file (%d of %d bytes)", file.path, file.size, header.expected_file_size)
+        log.warning("%r: incomplete file (%d of %d bytes)", file.path, file.size, header.expected_file_size)
         problems.append(f"incomplete file: {file.size} of {header.expected_file_size} bytes "
                         "(interrupted download?); ComfyUI cannot load it")
     detection = detect(file.kind, header.tensors, header.metadata)
     looks_like = detection.extra.get("looks_like")
     if looks_like:
         problems.append(f"looks like a {looks_like}, not a {file.kind.replace('_', ' ')}")
-    return detection, trainer_facts(header.metadata) if header.metadata else None, True
+    if not header.metadata:
+        return detection, None, True
+    facts = trainer_facts(header.metadata)
+    if facts.problems:
+        log.warning("%r: parts of the trainer metadata skipped: %s", file.path, "; ".join(facts.problems))
+    return detection, facts, True
 
 
 def _preview_from_url(file: ModelFile, url: Any) -> str | None:
     """Lora-Manager's `preview_url` when it is a file inside the model's root (it may be stale)."""
-    if not isinstance(url, str) or not url or not os.path.isabs(url):
+    if not isinstance(url, str):
         return None
-    root = os.path.abspath(file.root)
-    path = os.path.abspath(url)
-    try:
-        if os.path.commonpath([root, path]) != root or not os.path.isfile(path):
-            return None
-    except ValueError:  # different drives on Windows
+    rel = inside_root(file.root, url)
+    if rel is None or not os.path.isfile(url):
         return None
-    return os.path.relpath(path, root).replace(os.sep, "/")
+    return rel

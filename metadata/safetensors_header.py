@@ -19,6 +19,7 @@ from itertools import chain
 from typing import Any, Iterator
 
 from . import jsonio
+from .safe_open import NotRegularFile, describe, open_regular, printable
 
 # A real header is at most a few MB (a full SDXL checkpoint: ~250 KB). Anything above this is
 # not a header we want to hold in memory, whatever the length field claims.
@@ -47,7 +48,7 @@ class SafetensorsHeader:
 def read_header(path: str | os.PathLike[str]) -> SafetensorsHeader:
     """Parse the header of the safetensors file at `path`, reading only the header bytes."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             file_size = os.fstat(f.fileno()).st_size
             head = f.read(8)
             if len(head) < 8:
@@ -60,9 +61,11 @@ def read_header(path: str | os.PathLike[str]) -> SafetensorsHeader:
                                   "(not a safetensors file, or a corrupt one)")
             if length > file_size - 8:
                 raise HeaderError(f"truncated: header length {length} but only {file_size - 8} bytes follow")
-            raw = f.read(length)
+            raw = f.read(length)  # at most MAX_HEADER_BYTES, and no more than the file holds
+    except NotRegularFile as e:
+        raise HeaderError(str(e)) from e
     except OSError as e:
-        raise HeaderError(f"cannot read: {e.strerror or e}") from e
+        raise HeaderError(f"cannot read: {describe(e)}") from e
     if len(raw) < length:
         raise HeaderError(f"truncated: header length {length} but only {len(raw)} bytes could be read")
     return parse_header(raw)
@@ -153,7 +156,7 @@ def _loads(raw: bytes) -> Any:
             raw.decode("utf-8")
         except UnicodeDecodeError as u:
             raise HeaderError(f"header is not UTF-8 text (byte {u.start})") from e
-        raise HeaderError(f"header is not valid JSON: {str(e)[:200]}") from e
+        raise HeaderError(f"header is not valid JSON: {printable(str(e), 200)}") from e
 
 
 def _metadata(value: Any) -> dict[str, str]:

@@ -7,16 +7,18 @@ and ranges and drop what does not fit rather than raise. Formats: shared/referen
 """
 from __future__ import annotations
 
+import heapq
 import html
-import json
 import logging
 import os
-import re
+import string
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Callable, Iterable, Mapping
 
 from . import base_models, jsonio
 from .records import ExampleParams
+from .safe_open import FileTooLarge, NotRegularFile, describe, open_regular, printable, read_regular
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,7 @@ DESCRIPTION_CHARS = 2000
 PROMPT_CHARS = 1000  # example prompts are hints, not archives: keep the cache small
 MAX_EXAMPLES = 10
 MAX_TRIGGER_WORDS = 64
+MAX_TAGS = 100
 TOP_TRAINING_TAGS = 15
 
 # Sidecar roles, most trusted first. `name` builds the sidecar's file name from the model's
@@ -63,37 +66,46 @@ class Facts:
 def read_sidecar(source: str, path: str) -> Facts | None:
     """Facts from the sidecar of role `source` at `path`; None when it is not that format.
 
-    Never raises: an unreadable or broken file gives Facts with a problem string (and one
-    log line), so one bad sidecar costs only its own facts.
+    Never raises: an unreadable or broken file, or a field no reader expected, gives Facts with
+    problem strings and one log line, so one bad sidecar costs only its own facts (and one bad
+    field only that field).
     """
+    try:
+        facts = _read(source, path)
+    except Exception as e:  # noqa: BLE001 - a reader's failure costs only this sidecar
+        facts = Facts(source, problems=(f"{_file_label(path)}: could not be read ({type(e).__name__}); skipped",))
+    if facts is not None and facts.problems:
+        log.warning("sidecar %r: %s", path, "; ".join(facts.problems))
+    return facts
+
+
+def _read(source: str, path: str) -> Facts | None:
     if source == "pysssss":
         return _read_sha256_file(path)
     obj, problem = load_json(path)
     if problem:
-        return Facts(source, problems=(f"{os.path.basename(path)}: {problem}; skipped",))
-    reader = _JSON_READERS[source]
-    return reader(obj)
+        return Facts(source, problems=(f"{_file_label(path)}: {problem}; skipped",))
+    return _JSON_READERS[source](obj)
+
+
+def _file_label(path: str) -> str:
+    return printable(os.path.basename(path), 200)
 
 
 def load_json(path: str) -> tuple[Any, str | None]:
-    """(parsed JSON, None) or (None, problem); logs one warning for a broken file."""
+    """(parsed JSON, None) or (None, problem). Reads only a regular file, at most MAX_SIDECAR_BYTES
+    (a FIFO or device is refused, whatever its size says); logs nothing (read_sidecar does)."""
     try:
-        size = os.path.getsize(path)
-        if size > MAX_SIDECAR_BYTES:
-            problem = f"too large ({size} bytes)"
-            log.warning("sidecar %s is %s; skipped", path, problem)
-            return None, problem
-        with open(path, "rb") as f:
-            raw = f.read()
+        raw = read_regular(path, MAX_SIDECAR_BYTES)
+    except (NotRegularFile, FileTooLarge) as e:
+        return None, str(e)
     except OSError as e:
-        log.warning("cannot read sidecar %s: %s", path, e)
-        return None, f"cannot read: {e.strerror or e}"
+        return None, f"cannot read: {describe(e)}"
     if raw.startswith(b"\xef\xbb\xbf"):  # a BOM from Windows editors
         raw = raw[3:]
     try:
         return jsonio.loads(raw), None
-    except (ValueError, RecursionError) as e:
-        log.warning("sidecar %s is not valid JSON (%s); skipped", path, str(e)[:120])
+    except (ValueError, RecursionError):
         return None, "not valid JSON"
 
 
@@ -114,7 +126,7 @@ def as_float(value: Any, lo: float = float("-inf"), hi: float = float("inf")) ->
         return None
     try:
         x = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return x if lo <= x <= hi else None  # NaN fails both comparisons
 
@@ -131,18 +143,126 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-_BLOCK_TAG = re.compile(r"(?i)</?(?:p|br|div|li|ul|ol|h[1-6]|tr|td|th|table|blockquote|pre|hr)\b[^>]*>")
+def _nonempty(**fields: Any) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if v not in (None, "", (), [], {})}
+
+
+def _collect(label: str, problems: list[str], **getters: Callable[[], Any]) -> dict[str, Any]:
+    """The non-empty values of `getters`, each computed on its own.
+
+    Every value read from another program's file goes through here: a getter that raises (a
+    pathological value no helper expected) drops only its own key and adds one problem string,
+    and the rest of the sidecar still counts."""
+    out: dict[str, Any] = {}
+    for key, getter in getters.items():
+        try:
+            value = getter()
+        except Exception as e:  # noqa: BLE001 - contained to this one field
+            problems.append(f"{label}: {key} could not be read ({type(e).__name__}); dropped")
+            continue
+        if value not in (None, "", (), [], {}):
+            out[key] = value
+    return out
+
+
+def _not_an_object(source: str, label: str) -> Facts:
+    return Facts(source, problems=(f"{label}: not a JSON object; skipped",))
+
+
+# --- text: descriptions, words, tags, hashes ---------------------------------------------------
+
+# HTML read per character of plain text kept: generous for markup-heavy CivitAI descriptions,
+# and a bound on the work a multi-megabyte hostile description can cause.
+HTML_PER_TEXT_CHAR = 64
+_BLOCK_TAGS = frozenset({"p", "br", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "td", "th",
+                         "table", "blockquote", "pre", "hr"})
+_RAW_TEXT_TAGS = frozenset({"script", "style"})  # their content is code, never text
+_LONGEST_TAG_NAME = max(map(len, _BLOCK_TAGS | _RAW_TEXT_TAGS))
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
 def plain_text(text: Any, limit: int = DESCRIPTION_CHARS) -> str:
-    """HTML (CivitAI descriptions) to one line of plain text, capped at `limit` characters."""
+    """HTML (CivitAI descriptions) to one line of plain text, capped at `limit` characters.
+
+    Block tags separate words, inline ones (<b>, <a>) do not, script and style content and
+    comments are dropped, entities are unescaped. One pass over a bounded prefix of the input:
+    linear time whatever the markup (a run of `<` once took quadratic time)."""
     if not isinstance(text, str) or not text:
         return ""
-    text = re.sub(r"(?is)<(script|style)\b.*?</\1\s*>", " ", text)
-    text = _BLOCK_TAG.sub(" ", text)  # block tags separate words; inline ones (<b>, <a>) do not
-    text = html.unescape(re.sub(r"<[^>]*>", "", text))
+    text = _unescape(_strip_tags(text[:limit * HTML_PER_TEXT_CHAR]))
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit].rstrip() + "…"
+
+
+def _strip_tags(html_text: str) -> str:
+    """The text between the tags of `html_text`: a single left-to-right scan.
+
+    Every search starts where the last one ended, and a search that finds nothing is never
+    repeated (nothing later can close either), so no character is looked at more than a few times."""
+    parts: list[str] = []
+    lower: str | None = None  # ASCII-lower-cased copy (same length), made when a script/style tag appears
+    comments_close = True
+    pos = 0
+    while True:
+        lt = html_text.find("<", pos)
+        if lt < 0:
+            parts.append(html_text[pos:])
+            break
+        parts.append(html_text[pos:lt])
+        if comments_close and html_text.startswith("<!--", lt):
+            end = html_text.find("-->", lt + 4)
+            if end >= 0:
+                pos = end + 3
+                continue
+            comments_close = False  # no comment closes from here on: treat `<!--` as a tag
+        gt = html_text.find(">", lt + 1)
+        if gt < 0:  # no tag closes from here on: the rest is text, `<` and all
+            parts.append(html_text[lt:])
+            break
+        closing = html_text.startswith("/", lt + 1)
+        name = _tag_name(html_text, lt + 2 if closing else lt + 1, gt)
+        if name in _RAW_TEXT_TAGS and not closing:
+            if lower is None:
+                lower = html_text.translate(_ASCII_LOWER)
+            pos = _raw_text_end(lower, name, gt + 1)
+            if pos < 0:  # never closed: like a browser, the rest is script
+                break
+            parts.append(" ")
+            continue
+        parts.append(" " if name in _BLOCK_TAGS else "")
+        pos = gt + 1
+    return "".join(parts)
+
+
+def _tag_name(html_text: str, start: int, end: int) -> str:
+    """The lower-cased tag name at `start` (letters, digits, `_`), if it could be one we know."""
+    window = html_text[start:min(end, start + _LONGEST_TAG_NAME + 1)]
+    n = 0
+    while n < len(window) and (window[n].isalnum() or window[n] == "_"):
+        n += 1
+    return window[:n].lower() if n <= _LONGEST_TAG_NAME else ""
+
+
+def _raw_text_end(lower: str, name: str, pos: int) -> int:
+    """Index after the `</name\\s*>` that ends a script or style element begun before `pos`, or -1."""
+    closer = "</" + name
+    while True:
+        at = lower.find(closer, pos)
+        if at < 0:
+            return -1
+        i = at + len(closer)
+        while i < len(lower) and lower[i].isspace():
+            i += 1
+        if i < len(lower) and lower[i] == ">":
+            return i + 1
+        pos = at + 1
+
+
+def _unescape(text: str) -> str:
+    try:
+        return html.unescape(text)
+    except ValueError:  # `&#` and thousands of digits: over Python's int digit limit
+        return text
 
 
 def split_words(values: Any, limit: int = MAX_TRIGGER_WORDS) -> tuple[str, ...]:
@@ -166,8 +286,8 @@ def split_words(values: Any, limit: int = MAX_TRIGGER_WORDS) -> tuple[str, ...]:
     return tuple(out)
 
 
-def clean_tags(values: Iterable[Any]) -> tuple[str, ...]:
-    """Lower-case, de-duplicated tags; prompt syntax (`(tag:1.2)`, `\\(x\\)`) stripped."""
+def clean_tags(values: Iterable[Any], limit: int = MAX_TAGS) -> tuple[str, ...]:
+    """Lower-case, de-duplicated tags (at most `limit`); prompt syntax (`(tag:1.2)`, `\\(x\\)`) stripped."""
     out: list[str] = []
     seen: set[str] = set()
     for value in values:
@@ -179,13 +299,27 @@ def clean_tags(values: Iterable[Any]) -> tuple[str, ...]:
         if tag and tag not in seen:
             seen.add(tag)
             out.append(tag)
+            if len(out) >= limit:
+                break
     return tuple(out)
 
 
 def _clean_tag(tag: str) -> str:
     tag = tag.replace("\\(", "(").replace("\\)", ")").strip().strip("()[]{}").strip()
-    tag = re.sub(r":\s*-?\d+(?:\.\d+)?$", "", tag)
+    head, colon, weight = tag.rpartition(":")
+    if colon and _is_weight(weight):  # "tag:1.2", "tag: -0.5"
+        tag = head
     return " ".join(tag.strip("()[]{} ").lower().split())
+
+
+def _is_weight(text: str) -> bool:
+    """Optional spaces, an optional minus, digits, optionally a dot and digits (plain string code:
+    no pattern to backtrack)."""
+    text = text.lstrip()
+    if text.startswith("-"):
+        text = text[1:]
+    whole, dot, fraction = text.partition(".")
+    return whole.isdecimal() and (not dot or fraction.isdecimal())
 
 
 def union(*groups: Iterable[str], key: Callable[[str], str] = str.lower) -> tuple[str, ...]:
@@ -200,15 +334,18 @@ def union(*groups: Iterable[str], key: Callable[[str], str] = str.lower) -> tupl
     return tuple(out)
 
 
+_HEX_DIGITS = frozenset("0123456789abcdef")
+
+
 def sha256_hex(value: Any) -> str | None:
-    text = as_str(value).lower()
+    """64 hex digits (optionally 0x-prefixed), lower-cased; None for anything else."""
+    text = as_str(value)
+    if len(text) not in (64, 66):
+        return None
+    text = text.lower()
     if text.startswith("0x"):
         text = text[2:]
-    return text if re.fullmatch(r"[0-9a-f]{64}", text) else None
-
-
-def _nonempty(**fields: Any) -> dict[str, Any]:
-    return {k: v for k, v in fields.items() if v not in (None, "", (), [], {})}
+    return text if len(text) == 64 and _HEX_DIGITS.issuperset(text) else None
 
 
 def _highest_bit(level: int) -> int:
@@ -217,38 +354,45 @@ def _highest_bit(level: int) -> int:
 
 # --- CivitAI model-version payload (.civitai.info, Lora-Manager's `civitai`) -----------------
 
-def civitai_version_facts(payload: Mapping[str, Any], source: str) -> Facts:
+def civitai_version_facts(payload: Mapping[str, Any], source: str, label: str = "civitai payload") -> Facts:
     """Facts from a CivitAI model-version object (GET /model-versions/by-hash/{hash})."""
+    problems: list[str] = []
     model = as_dict(payload.get("model"))
     stats = as_dict(payload.get("stats")) or as_dict(model.get("stats"))
     nsfw = model.get("nsfw") is True or payload.get("nsfw") is True
+    fields = _collect(
+        label, problems,
+        title=lambda: as_str(model.get("name")),
+        base_model=lambda: as_str(payload.get("baseModel")),
+        trigger_words=lambda: split_words(payload.get("trainedWords")),
+        tags=lambda: clean_tags(as_list(model.get("tags")) or as_list(payload.get("tags"))),
+        downloads=lambda: as_int(stats.get("downloadCount"), 1),
+        likes=lambda: as_int(stats.get("thumbsUpCount"), 1) or as_int(stats.get("favoriteCount"), 1),
+        nsfw=lambda: nsfw or None,
+        nsfw_level=lambda: _nsfw_level(model, payload, nsfw) or None,
+        sha256=lambda: _primary_sha256(as_list(payload.get("files"))),
+        description=lambda: plain_text(model.get("description")) or plain_text(payload.get("description")),
+        examples=lambda: civitai_examples(as_list(payload.get("images"))),
+    )
+    extra = _collect(
+        label, problems,
+        civitai_model_id=lambda: as_int(payload.get("modelId"), 1) or as_int(model.get("id"), 1),
+        civitai_version_id=lambda: as_int(payload.get("id"), 1),
+        civitai_version_name=lambda: as_str(payload.get("name")),
+        civitai_model_type=lambda: as_str(model.get("type")),
+        rating=lambda: as_float(stats.get("rating"), 0, 5),
+        creator=lambda: as_str(as_dict(payload.get("creator")).get("username")
+                               or as_dict(model.get("creator")).get("username")),
+    )
+    return Facts(source, fields, extra, tuple(problems))
+
+
+def _nsfw_level(model: Mapping[str, Any], payload: Mapping[str, Any], nsfw: bool) -> int:
     # CivitAI levels are bitmasks of the ratings seen; the highest bit is the rating to compare.
     level = _highest_bit(as_int(model.get("nsfwLevel"), 0, 63) or as_int(payload.get("nsfwLevel"), 0, 63) or 0)
     if nsfw and level == 0:
         level = 4  # flagged NSFW without a level: treat as R, so a PG-13 filter leaves it out
-    description = plain_text(model.get("description")) or plain_text(payload.get("description"))
-    fields = _nonempty(
-        title=as_str(model.get("name")),
-        base_model=as_str(payload.get("baseModel")),
-        trigger_words=split_words(payload.get("trainedWords")),
-        tags=clean_tags(as_list(model.get("tags")) or as_list(payload.get("tags"))),
-        downloads=as_int(stats.get("downloadCount"), 1),
-        likes=as_int(stats.get("thumbsUpCount"), 1) or as_int(stats.get("favoriteCount"), 1),
-        nsfw=nsfw or None,
-        nsfw_level=level or None,
-        sha256=_primary_sha256(as_list(payload.get("files"))),
-        description=description,
-        examples=civitai_examples(as_list(payload.get("images"))),
-    )
-    extra = _nonempty(
-        civitai_model_id=as_int(payload.get("modelId"), 1) or as_int(model.get("id"), 1),
-        civitai_version_id=as_int(payload.get("id"), 1),
-        civitai_version_name=as_str(payload.get("name")),
-        civitai_model_type=as_str(model.get("type")),
-        rating=as_float(stats.get("rating"), 0, 5),
-        creator=as_str(as_dict(payload.get("creator")).get("username") or as_dict(model.get("creator")).get("username")),
-    )
-    return Facts(source, fields, extra)
+    return level
 
 
 def _primary_sha256(files: list[Any]) -> str | None:
@@ -293,32 +437,41 @@ def example_from_meta(meta: Mapping[str, Any]) -> ExampleParams | None:
 
 
 def _size(value: Any) -> tuple[int | None, int | None]:
-    m = re.fullmatch(r"\s*(\d{2,5})\s*[x×]\s*(\d{2,5})\s*", value) if isinstance(value, str) else None
-    if not m:
+    """A1111 "Size": "512x768" or "832 × 1216" (2 to 5 digits each side)."""
+    text = value.strip() if isinstance(value, str) else ""
+    if len(text) > 64:
         return None, None
-    return as_int(m.group(1), 64, 16384), as_int(m.group(2), 64, 16384)
+    width, x, height = text.replace("×", "x").partition("x")
+    width, height = width.strip(), height.strip()
+    if not (x and 2 <= len(width) <= 5 and 2 <= len(height) <= 5 and width.isdecimal() and height.isdecimal()):
+        return None, None
+    return as_int(width, 64, 16384), as_int(height, 64, 16384)
 
 
 # --- one reader per sidecar format -------------------------------------------------------------
 
 def lora_manager_facts(obj: Any) -> Facts:
     """ComfyUI-Lora-Manager `<stem>.metadata.json`: its own fields over its `civitai` payload."""
+    label = "metadata.json"
     if not isinstance(obj, dict):
-        return Facts("lora-manager", problems=("metadata.json: not a JSON object; skipped",))
+        return _not_an_object("lora-manager", label)
+    problems: list[str] = []
     civitai = as_dict(obj.get("civitai"))
-    inner = civitai_version_facts(civitai, "lora-manager") if civitai else Facts("lora-manager")
-    tips = usage_tips(obj.get("usage_tips"))
-    own = _nonempty(
-        title=as_str(obj.get("model_name")),
-        base_model=as_str(obj.get("base_model")),
-        sha256=sha256_hex(obj.get("sha256")),
-        description=plain_text(obj.get("modelDescription")),
-        tags=clean_tags(as_list(obj.get("tags"))),
-        trigger_words=split_words(obj.get("trainedWords")),
-        excluded=obj.get("exclude") is True or None,
-        preferred_weight=tips.get("strength"),
-        strength_range=_strength_range(tips.get("strength_min"), tips.get("strength_max")),
-        clip_skip=tips.get("clip_skip"),
+    inner = civitai_version_facts(civitai, "lora-manager", f"{label} civitai") if civitai else Facts("lora-manager")
+    tips: Mapping[str, Any] = _collect(label, problems, usage_tips=lambda: parse_usage_tips(obj.get("usage_tips"))).get(
+        "usage_tips", {})
+    own = _collect(
+        label, problems,
+        title=lambda: as_str(obj.get("model_name")),
+        base_model=lambda: as_str(obj.get("base_model")),
+        sha256=lambda: sha256_hex(obj.get("sha256")),
+        description=lambda: plain_text(obj.get("modelDescription")),
+        tags=lambda: clean_tags(as_list(obj.get("tags"))),
+        trigger_words=lambda: split_words(obj.get("trainedWords")),
+        excluded=lambda: obj.get("exclude") is True or None,
+        preferred_weight=lambda: tips.get("strength"),
+        strength_range=lambda: _strength_range(tips.get("strength_min"), tips.get("strength_max")),
+        clip_skip=lambda: tips.get("clip_skip"),
     )
     fields = dict(inner.fields)
     for key, value in own.items():
@@ -326,25 +479,43 @@ def lora_manager_facts(obj: Any) -> Facts:
             fields[key] = union(value, fields.get(key, ()))
         elif key != "base_model" or base_models.is_known(value) or "base_model" not in fields:
             fields[key] = value
-    extra = {**inner.extra, **_nonempty(
-        preview_url=as_str(obj.get("preview_url")),
-        sub_type=as_str(obj.get("sub_type")) or as_str(obj.get("model_type")),
-        notes=as_str(obj.get("notes"))[:DESCRIPTION_CHARS],
-        favorite=obj.get("favorite") is True or None,
-        civitai_deleted=obj.get("civitai_deleted") is True or None,
-        clip_strength=tips.get("clip_strength"),
-        autov3=as_str(obj.get("autov3")).lower() or None,
+    extra = {**inner.extra, **_collect(
+        label, problems,
+        preview_url=lambda: as_str(obj.get("preview_url")),
+        sub_type=lambda: as_str(obj.get("sub_type")) or as_str(obj.get("model_type")),
+        notes=lambda: as_str(obj.get("notes"))[:DESCRIPTION_CHARS],
+        favorite=lambda: obj.get("favorite") is True or None,
+        civitai_deleted=lambda: obj.get("civitai_deleted") is True or None,
+        clip_strength=lambda: tips.get("clip_strength"),
+        autov3=lambda: as_str(obj.get("autov3")).lower() or None,
     )}
-    return Facts("lora-manager", fields, extra)
+    return Facts("lora-manager", fields, extra, inner.problems + tuple(problems))
+
+
+MAX_USAGE_TIPS_CHARS = 4096  # a handful of numbers; anything longer is not usage tips
 
 
 def usage_tips(value: Any) -> dict[str, Any]:
-    """Lora-Manager `usage_tips`: a JSON *string* (sometimes already an object)."""
-    if isinstance(value, str) and value.strip():
-        try:
-            value = json.loads(value)
-        except ValueError:
+    """Lora-Manager `usage_tips`: a JSON *string* (sometimes already an object). Anything that is
+    not an object of numbers in range gives no tips, never an exception."""
+    try:
+        return parse_usage_tips(value)
+    except ValueError:
+        return {}
+
+
+def parse_usage_tips(value: Any) -> dict[str, Any]:
+    """Like usage_tips, but a string that is not JSON (or too long or deep to be tips) raises
+    ValueError, so the reader can report the field as unreadable. Other types give no tips."""
+    if isinstance(value, str):
+        if not value.strip():
             return {}
+        if len(value) > MAX_USAGE_TIPS_CHARS:
+            raise ValueError(f"usage_tips longer than {MAX_USAGE_TIPS_CHARS} characters")
+        try:
+            value = jsonio.loads(value)
+        except RecursionError as e:
+            raise ValueError("usage_tips nested too deeply") from e
     tips = as_dict(value)
     return _nonempty(
         strength=as_float(tips.get("strength"), 0.01, 5.0),
@@ -364,30 +535,33 @@ def _strength_range(lo: float | None, hi: float | None) -> tuple[float, float] |
 def civitai_info_facts(obj: Any) -> Facts:
     """A1111 Civitai Helper `<stem>.civitai.info`: the raw by-hash payload; `{}` = not on CivitAI."""
     if not isinstance(obj, dict):
-        return Facts("civitai-info", problems=("civitai.info: not a JSON object; skipped",))
+        return _not_an_object("civitai-info", "civitai.info")
     if not obj or (set(obj) <= {"error", "message"}):
         return Facts("civitai-info", extra={"civitai_not_found": True})
-    return civitai_version_facts(obj, "civitai-info")
+    return civitai_version_facts(obj, "civitai-info", "civitai.info")
 
 
 def rgthree_facts(obj: Any) -> Facts:
     """rgthree-comfy `<file.ext>.rgthree-info.json`: its fields over its `raw.civitai` payload."""
+    label = "rgthree-info.json"
     if not isinstance(obj, dict):
-        return Facts("rgthree", problems=("rgthree-info.json: not a JSON object; skipped",))
+        return _not_an_object("rgthree", label)
+    problems: list[str] = []
     raw_civitai = as_dict(as_dict(obj.get("raw")).get("civitai"))
-    inner = civitai_version_facts(raw_civitai, "rgthree") if raw_civitai else Facts("rgthree")
-    examples = tuple(e for e in (_rgthree_example(i) for i in as_list(obj.get("images"))) if e)[:MAX_EXAMPLES]
-    own = _nonempty(
-        title=as_str(obj.get("name")),
-        base_model=as_str(obj.get("baseModel")),
-        sha256=sha256_hex(obj.get("sha256")),
-        trigger_words=split_words(obj.get("trainedWords")),
-        examples=examples,
+    inner = civitai_version_facts(raw_civitai, "rgthree", f"{label} civitai") if raw_civitai else Facts("rgthree")
+    own = _collect(
+        label, problems,
+        title=lambda: as_str(obj.get("name")),
+        base_model=lambda: as_str(obj.get("baseModel")),
+        sha256=lambda: sha256_hex(obj.get("sha256")),
+        trigger_words=lambda: split_words(obj.get("trainedWords")),
+        examples=lambda: tuple(islice(filter(None, map(_rgthree_example, as_list(obj.get("images")))), MAX_EXAMPLES)),
     )
     fields = {**inner.fields, **own}
     if "trigger_words" in own:
         fields["trigger_words"] = union(own["trigger_words"], inner.fields.get("trigger_words", ()))
-    return Facts("rgthree", fields, {**inner.extra, **_nonempty(rgthree_type=as_str(obj.get("type")))})
+    extra = {**inner.extra, **_collect(label, problems, rgthree_type=lambda: as_str(obj.get("type")))}
+    return Facts("rgthree", fields, extra, inner.problems + tuple(problems))
 
 
 def _rgthree_example(image: Any) -> ExampleParams | None:
@@ -408,11 +582,37 @@ def _rgthree_example(image: Any) -> ExampleParams | None:
 
 def cm_info_facts(obj: Any) -> Facts:
     """Stability Matrix `<stem>.cm-info.json` (ConnectedModelInfo, PascalCase keys)."""
+    label = "cm-info.json"
     if not isinstance(obj, dict):
-        return Facts("cm-info", problems=("cm-info.json: not a JSON object; skipped",))
+        return _not_an_object("cm-info", label)
+    problems: list[str] = []
     stats = as_dict(obj.get("Stats"))
-    hashes = {str(k).lower(): v for k, v in as_dict(obj.get("Hashes")).items()}
-    defaults = as_dict(obj.get("InferenceDefaults"))
+    fields = _collect(
+        label, problems,
+        title=lambda: as_str(obj.get("UserTitle")) or as_str(obj.get("ModelName")),
+        description=lambda: plain_text(obj.get("ModelDescription")),
+        nsfw=lambda: obj.get("Nsfw") is True or None,
+        nsfw_level=lambda: 4 if obj.get("Nsfw") is True else None,
+        tags=lambda: clean_tags(as_list(obj.get("Tags"))),
+        base_model=lambda: as_str(obj.get("BaseModel")),
+        sha256=lambda: sha256_hex(next((v for k, v in as_dict(obj.get("Hashes")).items()
+                                        if str(k).lower() == "sha256"), None)),
+        trigger_words=lambda: split_words(obj.get("TrainedWords")),
+        downloads=lambda: as_int(stats.get("downloadCount"), 1),
+        likes=lambda: as_int(stats.get("thumbsUpCount"), 1) or as_int(stats.get("favoriteCount"), 1),
+        examples=lambda: _cm_info_examples(as_dict(obj.get("InferenceDefaults"))),
+    )
+    extra = _collect(
+        label, problems,
+        civitai_model_id=lambda: as_int(obj.get("ModelId"), 1),
+        civitai_version_id=lambda: as_int(obj.get("VersionId"), 1),
+        civitai_version_name=lambda: as_str(obj.get("VersionName")),
+        rating=lambda: as_float(stats.get("rating"), 0, 5),
+    )
+    return Facts("cm-info", fields, extra, tuple(problems))
+
+
+def _cm_info_examples(defaults: Mapping[str, Any]) -> tuple[ExampleParams, ...]:
     sampler = defaults.get("Sampler")
     example = ExampleParams(
         steps=as_int(defaults.get("Steps"), 1, 1000),
@@ -421,22 +621,7 @@ def cm_info_facts(obj: Any) -> Facts:
         width=as_int(defaults.get("Width"), 64, 16384),
         height=as_int(defaults.get("Height"), 64, 16384),
     )
-    fields = _nonempty(
-        title=as_str(obj.get("UserTitle")) or as_str(obj.get("ModelName")),
-        description=plain_text(obj.get("ModelDescription")),
-        nsfw=obj.get("Nsfw") is True or None,
-        nsfw_level=4 if obj.get("Nsfw") is True else None,
-        tags=clean_tags(as_list(obj.get("Tags"))),
-        base_model=as_str(obj.get("BaseModel")),
-        sha256=sha256_hex(hashes.get("sha256")),
-        trigger_words=split_words(obj.get("TrainedWords")),
-        downloads=as_int(stats.get("downloadCount"), 1),
-        likes=as_int(stats.get("thumbsUpCount"), 1) or as_int(stats.get("favoriteCount"), 1),
-        examples=(example,) if example.steps or example.cfg else (),
-    )
-    extra = _nonempty(civitai_model_id=as_int(obj.get("ModelId"), 1), civitai_version_id=as_int(obj.get("VersionId"), 1),
-                      civitai_version_name=as_str(obj.get("VersionName")), rating=as_float(stats.get("rating"), 0, 5))
-    return Facts("cm-info", fields, extra)
+    return (example,) if example.steps or example.cfg else ()
 
 
 A1111_KEYS = ("description", "sd version", "activation text", "preferred weight", "negative text", "notes")
@@ -446,29 +631,43 @@ def a1111_facts(obj: Any) -> Facts | None:
     """A1111's LoRA-tab `<stem>.json`; None when the file is some other JSON (it is a common name)."""
     if not isinstance(obj, dict) or not any(k in obj for k in A1111_KEYS):
         return None
-    base = base_models.from_a1111_sd_version(as_str(obj.get("sd version")))
-    fields = _nonempty(
-        description=plain_text(obj.get("description")),
-        base_model=base if base_models.is_known(base) else None,
-        trigger_words=split_words(as_str(obj.get("activation text"))),
-        preferred_weight=as_float(obj.get("preferred weight"), 0.01, 5.0),  # 0 means "unset"
+    label = "a1111 json"
+    problems: list[str] = []
+    fields = _collect(
+        label, problems,
+        description=lambda: plain_text(obj.get("description")),
+        base_model=lambda: _a1111_base_model(obj.get("sd version")),
+        trigger_words=lambda: split_words(as_str(obj.get("activation text"))),
+        preferred_weight=lambda: as_float(obj.get("preferred weight"), 0.01, 5.0),  # 0 means "unset"
     )
-    extra = _nonempty(negative_text=as_str(obj.get("negative text"))[:PROMPT_CHARS],
-                      notes=as_str(obj.get("notes"))[:DESCRIPTION_CHARS])
-    return Facts("a1111", fields, extra)
+    extra = _collect(
+        label, problems,
+        negative_text=lambda: as_str(obj.get("negative text"))[:PROMPT_CHARS],
+        notes=lambda: as_str(obj.get("notes"))[:DESCRIPTION_CHARS],
+    )
+    return Facts("a1111", fields, extra, tuple(problems))
+
+
+def _a1111_base_model(value: Any) -> str | None:
+    base = base_models.from_a1111_sd_version(as_str(value))
+    return base if base_models.is_known(base) else None
 
 
 def _read_sha256_file(path: str) -> Facts:
-    """pysssss `<stem>.sha256`: the file's hash as hex text (a hash cache, trusted as such)."""
+    """pysssss `<stem>.sha256`: the file's hash as hex text (a hash cache, trusted as such).
+    Only its first bytes are read, and only from a regular file."""
     try:
-        with open(path, "rb") as f:
-            text = f.read(256).decode("ascii", "replace")
+        with open_regular(path) as f:
+            head = f.read(SHA256_FILE_BYTES)
+    except NotRegularFile as e:
+        return Facts("pysssss", problems=(f"{_file_label(path)}: {e}; skipped",))
     except OSError as e:
-        log.warning("cannot read %s: %s", path, e)
-        return Facts("pysssss", problems=(f"{os.path.basename(path)}: cannot read; skipped",))
-    digest = sha256_hex(text.split()[0] if text.split() else "")
-    return Facts("pysssss", _nonempty(sha256=digest))
+        return Facts("pysssss", problems=(f"{_file_label(path)}: cannot read: {describe(e)}; skipped",))
+    words = head.decode("ascii", "replace").split()
+    return Facts("pysssss", _nonempty(sha256=sha256_hex(words[0] if words else "")))
 
+
+SHA256_FILE_BYTES = 256
 
 _JSON_READERS: dict[str, Callable[[Any], Facts | None]] = {
     "lora-manager": lora_manager_facts,
@@ -492,26 +691,35 @@ def trainer_facts(meta: Mapping[str, str]) -> Facts:
     are kept as extra["tensor_sha256"] (its first 12 hex digits are CivitAI's AutoV3), never as
     the file's sha256: looking that up as a SHA256 would find nothing.
     """
+    label = "header metadata"
+    problems: list[str] = []
+    tensor_hash = _collect(label, problems, tensor_sha256=lambda: sha256_hex(meta.get("modelspec.hash_sha256"))
+                           or sha256_hex(meta.get("sshs_model_hash"))).get("tensor_sha256")
+    fields = _collect(
+        label, problems,
+        base_model=lambda: _trainer_base_model(meta),
+        title=lambda: as_str(meta.get("modelspec.title")) or as_str(meta.get("ss_output_name")),
+        description=lambda: plain_text(meta.get("modelspec.description")),
+        trigger_words=lambda: split_words(as_str(meta.get("modelspec.trigger_phrase"))),
+        tags=lambda: training_tags(meta.get("ss_tag_frequency")),
+    )
+    extra = _collect(
+        label, problems,
+        tensor_sha256=lambda: tensor_hash,
+        autov3=lambda: tensor_hash[:12] if tensor_hash else None,
+        network_dim=lambda: as_int(meta.get("ss_network_dim"), 1),
+        network_alpha=lambda: as_float(meta.get("ss_network_alpha"), 0),
+        trained_on=lambda: as_str(meta.get("ss_sd_model_name")),
+    )
+    return Facts(HEADER_SOURCE, fields, extra, tuple(problems))
+
+
+def _trainer_base_model(meta: Mapping[str, str]) -> str:
     base = base_models.from_trainer_metadata(dict(meta))
-    if not base_models.is_known(base):
-        trained_on = (meta.get("ss_base_model_version", "") + " " + meta.get("modelspec.architecture", "")).lower()
-        base = next((b for word, b in _TRAINER_VIDEO_BASES if word in trained_on), "")
-    tensor_hash = sha256_hex(meta.get("modelspec.hash_sha256")) or sha256_hex(meta.get("sshs_model_hash"))
-    fields = _nonempty(
-        base_model=base,
-        title=as_str(meta.get("modelspec.title")) or as_str(meta.get("ss_output_name")),
-        description=plain_text(meta.get("modelspec.description")),
-        trigger_words=split_words(as_str(meta.get("modelspec.trigger_phrase"))),
-        tags=training_tags(meta.get("ss_tag_frequency")),
-    )
-    extra = _nonempty(
-        tensor_sha256=tensor_hash,
-        autov3=tensor_hash[:12] if tensor_hash else None,
-        network_dim=as_int(meta.get("ss_network_dim"), 1),
-        network_alpha=as_float(meta.get("ss_network_alpha"), 0),
-        trained_on=as_str(meta.get("ss_sd_model_name")),
-    )
-    return Facts(HEADER_SOURCE, fields, extra)
+    if base_models.is_known(base):
+        return base
+    trained_on = (as_str(meta.get("ss_base_model_version")) + " " + as_str(meta.get("modelspec.architecture"))).lower()
+    return next((b for word, b in _TRAINER_VIDEO_BASES if word in trained_on), "")
 
 
 def training_tags(value: Any, top: int = TOP_TRAINING_TAGS) -> tuple[str, ...]:
@@ -529,9 +737,21 @@ def training_tags(value: Any, top: int = TOP_TRAINING_TAGS) -> tuple[str, ...]:
             if n and n > 0:
                 raw_counts[raw_tag] = raw_counts.get(raw_tag, 0) + n
     # Clean only as many of the most frequent raw tags as it takes to fill `top`: datasets
-    # carry thousands of tags and a cold scan reads thousands of LoRAs.
+    # carry thousands of tags and a cold scan reads thousands of LoRAs. A partial selection
+    # usually suffices; the full sort is needed only when many top tags clean to duplicates.
+    def rank(kv: tuple[str, int]) -> tuple[int, str]:
+        return (-kv[1], kv[0])
+
+    candidates = heapq.nsmallest(top * 4, raw_counts.items(), key=rank)
+    out = _first_clean_tags(candidates, top)
+    if len(out) < top and len(candidates) < len(raw_counts):
+        out = _first_clean_tags(sorted(raw_counts.items(), key=rank), top)
+    return out
+
+
+def _first_clean_tags(ranked: Iterable[tuple[str, int]], top: int) -> tuple[str, ...]:
     out: list[str] = []
-    for raw_tag, _ in sorted(raw_counts.items(), key=lambda kv: (-kv[1], kv[0])):
+    for raw_tag, _ in ranked:
         tag = _clean_tag(raw_tag)
         if tag and tag not in out:
             out.append(tag)

@@ -27,17 +27,23 @@ class FakeClock:
 
 
 class OpenSpy:
-    """Records every path opened through builtins.open."""
+    """Records every path opened through builtins.open or os.open (how the readers open files)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch):
         self.paths: list[str] = []
         real_open = builtins.open
+        real_os_open = os.open
 
         def spy(file: Any, *args: Any, **kwargs: Any) -> Any:
             self.paths.append(os.fspath(file) if not isinstance(file, int) else f"fd:{file}")
             return real_open(file, *args, **kwargs)
 
+        def os_spy(path: Any, *args: Any, **kwargs: Any) -> int:
+            self.paths.append(os.fspath(path))
+            return real_os_open(path, *args, **kwargs)
+
         monkeypatch.setattr(builtins, "open", spy)
+        monkeypatch.setattr(os, "open", os_spy)
 
 
 def test_scan_indexes_every_kind_with_names_relative_to_the_root(lib, kit) -> None:
@@ -524,3 +530,27 @@ def test_cache_can_be_loaded_later_off_the_start_path(tmp_path):
     assert later.records() == [], "nothing is read at construction"
     later.load_cache()
     assert [r.name for r in later.records()] == ["a.safetensors"]
+
+
+def test_a_record_that_cannot_be_built_costs_one_line_and_no_traceback(lib, kit, monkeypatch, caplog) -> None:
+    from intelligent_pipeline.metadata import index as index_module
+
+    lib.model("loras", "ok.safetensors", kit.SD1_LORA_KOHYA)
+    lib.model("loras", "bad\nERROR forged.safetensors", kit.SD1_LORA_KOHYA)
+    real = index_module.build_record
+
+    def flaky(file: Any) -> Any:
+        if "forged" in file.name:
+            raise RuntimeError("a bug\nERROR also forged")
+        return real(file)
+
+    monkeypatch.setattr(index_module, "build_record", flaky)
+    with caplog.at_level(logging.DEBUG):
+        index = lib.index()
+        assert index.scan().total == 2
+    rec = index.get("lora", "bad\nERROR forged.safetensors")
+    assert rec is not None and "RuntimeError" in rec.problems[0] and "\n" not in rec.problems[0]
+    assert index.get("lora", "ok.safetensors").architecture == "sd1"
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and warnings[0].exc_info is None
+    assert "\n" not in warnings[0].getMessage()
