@@ -2,98 +2,169 @@
 
 Every part reads its keys here (contracts.md, "Settings"). The file is reloaded when its
 mtime changes, so edits from the settings route, ComfyUI's settings dialog or a text editor
-apply without a restart. Writes are atomic and keep keys this version does not know.
+apply without a restart. Writes are atomic, keep keys this version does not know and keep the
+file's mode. `SCHEMA` is the one description of the keys: validation, the settings schema route
+and the settings dialog are all built from it.
 """
 from __future__ import annotations
 
 import json
 import logging
+import math
+import ntpath
 import os
-import tempfile
+import secrets
+import stat
 import threading
+import time
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 log = logging.getLogger(__name__)
 
 FILE_NAME = "intelligent-pipeline.json"
 
+# Folders outside ComfyUI's user directory come from the server's environment, never from HTTP
+# (the settings route, or ComfyUI's own /userdata route, which can write the settings file).
+PATH_ENV = {
+    "index.cache_dir": "INTELLIGENT_PIPELINE_INDEX_CACHE_DIR",
+    "cache.dir": "INTELLIGENT_PIPELINE_CACHE_DIR",
+}
+
+TYPES = ("boolean", "choice", "string", "url", "url_list", "string_list", "number", "integer", "path")
+
 
 @dataclass(frozen=True)
-class _Key:
+class Setting:
+    """One key: its type, default, bounds and how the settings dialog shows it."""
+
+    type: str  # one of TYPES
     default: Any
-    check: Callable[[Any], str | None]  # returns an error message, or None when valid
+    section: str
+    label: str
+    tooltip: str
+    in_dialog: bool = False  # shown in ComfyUI's settings dialog: only keys whose code works
+    min: float | None = None
+    max: float | None = None
+    options: tuple[Any, ...] | None = None
+
+    def check(self, v: Any) -> str | None:
+        """An error message, or None when `v` is a valid value of this key."""
+        problem = self._check_type(v)
+        if problem is None and not _utf8(v):
+            return "must be text that can be written as UTF-8"
+        return problem
+
+    def _check_type(self, v: Any) -> str | None:
+        t = self.type
+        if t == "boolean":
+            return None if isinstance(v, bool) else "must be true or false"
+        if t == "choice":
+            options = self.options or ()
+            if any(type(v) is type(o) and v == o for o in options):
+                return None
+            return "must be one of " + ", ".join(json.dumps(o) for o in options)
+        if t == "string":
+            return None if isinstance(v, str) and v.strip() else "must be a non-empty string"
+        if t == "url":
+            return None if _is_url(v) else "must be an http:// or https:// URL"
+        if t == "url_list":
+            return None if isinstance(v, list) and all(_is_url(x) for x in v) else \
+                "must be a list of http:// or https:// URLs"
+        if t == "string_list":
+            return None if isinstance(v, list) and all(isinstance(x, str) and x for x in v) else \
+                "must be a list of non-empty strings"
+        if t in ("number", "integer"):
+            lo, hi = self.min, self.max
+            whole = t == "integer"
+            ok = not isinstance(v, bool) and isinstance(v, int if whole else (int, float)) and \
+                (whole or math.isfinite(v)) and (lo is None or v >= lo) and (hi is None or v <= hi)
+            if ok:
+                return None
+            return f"must be a {'whole number' if whole else 'number'} from {lo:g} to {hi:g}"
+        if t == "path":
+            if v is None and self.default is None:
+                return None
+            if not isinstance(v, str) or not v.strip():
+                return "must be a folder path" + (" or null" if self.default is None else "")
+            if any(ord(c) < 32 or ord(c) == 127 for c in v):
+                return "must be a folder path without control characters"
+            return None
+        raise AssertionError(f"unknown setting type {t!r}")
+
+    def describe(self) -> dict[str, Any]:
+        """This key as the settings schema route serves it (contracts.md)."""
+        out: dict[str, Any] = {"type": self.type, "default": _copy(self.default), "section": self.section,
+                               "label": self.label, "tooltip": self.tooltip, "in_dialog": self.in_dialog}
+        if self.min is not None:
+            out["min"] = self.min
+        if self.max is not None:
+            out["max"] = self.max
+        if self.options is not None:
+            out["options"] = list(self.options)
+        return out
 
 
-def _bool_or_auto(v: Any) -> str | None:
-    return None if isinstance(v, bool) or v == "auto" else "must be true, false or \"auto\""
+def _is_url(v: Any) -> bool:
+    return isinstance(v, str) and v.startswith(("http://", "https://"))
 
 
-def _str(v: Any) -> str | None:
-    return None if isinstance(v, str) and v.strip() else "must be a non-empty string"
+def _utf8(v: Any) -> bool:
+    """False for strings (also inside lists) that UTF-8 cannot hold (lone surrogates from JSON escapes)."""
+    items = v if isinstance(v, list) else [v]
+    try:
+        for x in items:
+            if isinstance(x, str):
+                x.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
-def _url(v: Any) -> str | None:
-    if not isinstance(v, str) or not v.startswith(("http://", "https://")):
-        return "must be an http:// or https:// URL"
-    return None
+def _copy(v: Any) -> Any:
+    return list(v) if isinstance(v, list) else v
 
 
-def _url_list(v: Any) -> str | None:
-    if not isinstance(v, list) or any(_url(x) for x in v):
-        return "must be a list of http:// or https:// URLs"
-    return None
+_NOT_YET = "Not used yet: kept so scripts and the client can set it before the feature exists."
 
-
-def _str_list(v: Any) -> str | None:
-    if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
-        return "must be a list of non-empty strings"
-    return None
-
-
-def _bool(v: Any) -> str | None:
-    return None if isinstance(v, bool) else "must be true or false"
-
-
-def _number(lo: float, hi: float) -> Callable[[Any], str | None]:
-    def check(v: Any) -> str | None:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
-            return f"must be a number from {lo:g} to {hi:g}"
-        return None
-    return check
-
-
-def _int(lo: int, hi: int) -> Callable[[Any], str | None]:
-    def check(v: Any) -> str | None:
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            return f"must be a whole number from {lo} to {hi}"
-        return None
-    return check
-
-
-def _optional_dir(v: Any) -> str | None:
-    return None if v is None or (isinstance(v, str) and v.strip()) else "must be a folder path or null"
-
-
-KEYS: dict[str, _Key] = {
-    "ollama.enabled": _Key("auto", _bool_or_auto),
-    "ollama.host": _Key("http://127.0.0.1:11434", _url),
-    "ollama.model": _Key("llama3.2", _str),
-    "ollama.timeout_s": _Key(20, _number(0.1, 600)),
-    "civitai.enabled": _Key(True, _bool),
-    "civitai.base_url": _Key("https://civitai.com/api/v1", _url),
-    "civitai.extra_base_urls": _Key([], _url_list),
-    "civitai.min_interval_s": _Key(1.0, _number(0, 3600)),
-    "civitai.timeout_s": _Key(15, _number(0.1, 600)),
-    "civitai.ttl_h": _Key(24, _number(0, 24 * 365)),
-    "cache.dir": _Key("~/.ml_lib/metadata_cache", _str),
-    "index.cache_dir": _Key(None, _optional_dir),  # None: ComfyUI's user directory
-    "index.exclude_folders": _Key([], _str_list),
-    "index.recheck_s": _Key(10, _number(0, 86400)),
-    "selection.max_loras": _Key(3, _int(0, 10)),
-    "selection.max_nsfw_level": _Key(2, _int(0, 32)),
-    "monitor.interval_s": _Key(1.0, _number(0.1, 3600)),
+SCHEMA: dict[str, Setting] = {
+    "ollama.enabled": Setting("choice", "auto", "Ollama", "Use Ollama",
+                              "auto: used when an Ollama server answers. " + _NOT_YET, options=("auto", True, False)),
+    "ollama.host": Setting("url", "http://127.0.0.1:11434", "Ollama", "Ollama host", _NOT_YET),
+    "ollama.model": Setting("string", "llama3.2", "Ollama", "Ollama model", _NOT_YET),
+    "ollama.timeout_s": Setting("number", 20, "Ollama", "Ollama timeout (s)", _NOT_YET, min=0.1, max=600),
+    "civitai.enabled": Setting("boolean", True, "CivitAI", "Look up models on CivitAI", _NOT_YET),
+    "civitai.base_url": Setting("url", "https://civitai.com/api/v1", "CivitAI", "CivitAI API", _NOT_YET),
+    "civitai.extra_base_urls": Setting("url_list", [], "CivitAI", "Other CivitAI hosts",
+                                       "Hosts tried when the first has no answer for a hash. " + _NOT_YET),
+    "civitai.min_interval_s": Setting("number", 1.0, "CivitAI", "Seconds between CivitAI requests", _NOT_YET,
+                                      min=0, max=3600),
+    "civitai.timeout_s": Setting("number", 15, "CivitAI", "CivitAI timeout (s)", _NOT_YET, min=0.1, max=600),
+    "civitai.ttl_h": Setting("number", 24, "CivitAI", "Keep CivitAI answers for (h)", _NOT_YET, min=0, max=24 * 365),
+    "civitai.remote_previews": Setting("boolean", False, "CivitAI", "Fetch preview images from CivitAI",
+                                       "Fetched by the server into cache.dir, never by the browser. " + _NOT_YET),
+    "cache.dir": Setting("path", "~/.ml_lib/metadata_cache", "CivitAI", "CivitAI cache folder", _NOT_YET),
+    "index.cache_dir": Setting("path", None, "Model index", "Index cache folder",
+                               "null: ComfyUI's user directory. Read at start: a change applies after a restart."),
+    "index.exclude_folders": Setting("string_list", [], "Model index", "Folders to leave out",
+                                     "Comma separated, relative to each model folder", in_dialog=True),
+    "index.recheck_s": Setting("number", 10, "Model index", "Recheck the model folders every (s)",
+                               "How stale the index may be when a prompt is queued", in_dialog=True, min=0, max=86400),
+    "selection.max_loras": Setting("integer", 3, "Selection", "Most LoRAs per image",
+                                   "The LoRA Stack's max_loras -1 and the plan route use this", in_dialog=True,
+                                   min=0, max=10),
+    "selection.max_nsfw_level": Setting("integer", 2, "Selection", "Highest NSFW level",
+                                        "CivitAI's level: 1 PG, 2 PG-13, 4 R, 8 X, 16 XXX", in_dialog=True,
+                                        min=0, max=32),
+    "monitor.interval_s": Setting("number", 1.0, "Monitor", "Monitor interval (s)", _NOT_YET, min=0.1, max=3600),
+    "web.resource_panel": Setting("boolean", True, "Editor", "Resource panel", _NOT_YET),
 }
+KEYS = SCHEMA  # the name older callers use
+
+
+def schema() -> dict[str, dict[str, Any]]:
+    """`GET settings/schema`: every key with its type, default, bounds and dialog entry."""
+    return {key: spec.describe() for key, spec in SCHEMA.items()}
 
 
 class SettingsError(ValueError):
@@ -105,7 +176,7 @@ class SettingsError(ValueError):
 
 
 def defaults() -> dict[str, Any]:
-    return {k: (list(spec.default) if isinstance(spec.default, list) else spec.default) for k, spec in KEYS.items()}
+    return {k: _copy(spec.default) for k, spec in SCHEMA.items()}
 
 
 def validate(changes: Mapping[str, Any]) -> None:
@@ -113,23 +184,135 @@ def validate(changes: Mapping[str, Any]) -> None:
     if not isinstance(changes, Mapping):
         raise SettingsError("body", "must be a JSON object of settings")
     for key, value in changes.items():
-        spec = KEYS.get(key)
+        spec = SCHEMA.get(key) if isinstance(key, str) else None
         if spec is None:
-            raise SettingsError(key, "unknown setting")
+            raise SettingsError(str(key), "unknown setting")
         problem = spec.check(value)
         if problem:
             raise SettingsError(key, problem)
 
 
-def atomic_write_json(path: str, data: Any) -> None:
-    """Write JSON next to `path` and rename over it: readers never see half a file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
+# --- folders -------------------------------------------------------------------------------------
+
+def folder_inside(path: Any, root: str, pathmod: Any = os.path) -> bool:
+    """True when `path` (absolute) is `root` or a folder below it once `..`, case (Windows) and, for
+    the real file system, symlinks are resolved. `pathmod` is os.path, posixpath or ntpath (the
+    last two are pure, for tests of the other system's names)."""
+    if not isinstance(path, str) or not path or "\x00" in path or not pathmod.isabs(path):
+        return False
+    if pathmod is ntpath and not ntpath.splitdrive(path)[0]:
+        return False  # "\x": the current drive's root, whichever that is
+    resolve = os.path.realpath if pathmod is os.path else pathmod.normpath
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, ensure_ascii=False, sort_keys=True)
-            f.write("\n")
+        p = pathmod.normcase(resolve(path))
+        r = pathmod.normcase(resolve(root))
+        return pathmod.commonpath([p, r]) == r
+    except (ValueError, OSError):  # other drive, mixed absolute and relative
+        return False
+
+
+def _expand(value: str) -> str:
+    return os.path.abspath(os.path.expanduser(value))
+
+
+# --- atomic writes and their temp files -------------------------------------------------------------
+
+STALE_TEMP_AGE_S = 300.0  # a write takes milliseconds; this leaves a slow one on a shared folder alone
+_TEMP_TOKEN_LEN = 16
+_HEX = frozenset("0123456789abcdef")
+_LEGACY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+_LEGACY_PEEK = 64 * 1024
+INDEX_CACHE_TEMP_PREFIX = "intelligent-pipeline-index.json."  # metadata/cache.py writes <file>.<pid>.tmp
+
+
+def temp_path_for(path: str) -> str:
+    """`.<file name>.<16 hex>.tmp` beside `path`: a name nobody else uses, recognised by the cleaner."""
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name}.{secrets.token_hex(_TEMP_TOKEN_LEN // 2)}.tmp")
+
+
+def _is_our_temp(name: str) -> bool:
+    """A temp file of the pack's own atomic writers (never a name a user or another tool picks by chance)."""
+    if name.startswith(".intelligent-pipeline") and name.endswith(".tmp"):
+        stem, _, token = name[1:-4].rpartition(".")
+        return stem.endswith(".json") and len(token) == _TEMP_TOKEN_LEN and set(token) <= _HEX
+    if name.startswith(INDEX_CACHE_TEMP_PREFIX) and name.endswith(".tmp"):
+        return name[len(INDEX_CACHE_TEMP_PREFIX):-4].isdigit()
+    return False
+
+
+def _is_legacy_settings_temp(name: str, path: str) -> bool:
+    """`.tmp-XXXXXXXX.json` from this pack's earlier settings writer: only when it holds our settings."""
+    if not (name.startswith(".tmp-") and name.endswith(".json")):
+        return False
+    token = name[5:-5]
+    if len(token) != 8 or not set(token) <= _LEGACY_CHARS:
+        return False
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_LEGACY_PEEK).decode("utf-8", "replace")
+    except OSError:
+        return False
+    return head.lstrip().startswith("{") and any(f'"{key}":' in head for key in SCHEMA)
+
+
+def clean_stale_temp_files(folder: str, max_age_s: float = STALE_TEMP_AGE_S, now: float | None = None) -> list[str]:
+    """Remove the pack's own temp files older than `max_age_s` from `folder` (left by a killed write).
+
+    Only regular files whose names match the pack's temp names are touched; a user's or another
+    tool's file, a folder or a link never is. Returns the paths removed."""
+    now = time.time() if now is None else now
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        try:
+            st_ = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not stat.S_ISREG(st_.st_mode) or now - st_.st_mtime < max_age_s:
+            continue
+        if not (_is_our_temp(entry.name) or _is_legacy_settings_temp(entry.name, entry.path)):
+            continue
+        try:
+            os.unlink(entry.path)
+        except OSError as e:
+            log.warning("could not remove the stale temp file %r: %r", entry.path, str(e))
+            continue
+        removed.append(entry.path)
+    if removed:
+        log.info("removed %d stale temp file(s) of an interrupted write from %r", len(removed), folder)
+    return removed
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Write `data` beside `path` and rename it over: readers never see half a file.
+
+    A symlink is followed (its target is rewritten, the link stays); an existing file keeps its
+    mode; a new file gets the mode a plain open() would give it (0666 less the umask)."""
+    path = os.path.realpath(path)
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    try:
+        mode: int | None = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = None
+    while True:
+        tmp = temp_path_for(path)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+            break
+        except FileExistsError:
+            continue
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -139,24 +322,47 @@ def atomic_write_json(path: str, data: Any) -> None:
         raise
 
 
-class Settings:
-    """Settings backed by one JSON file (or memory only, when `path` is None)."""
+def atomic_write_json(path: str, data: Any) -> None:
+    """`data` as indented JSON (sorted keys), written atomically."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    atomic_write_bytes(path, text.encode("utf-8"))
 
-    def __init__(self, path: str | None):
+
+class Settings:
+    """Settings backed by one JSON file (or memory only, when `path` is None).
+
+    `user_dir` is ComfyUI's user directory: a path setting is accepted only as its default or a
+    folder inside it (from the route and from the file alike, since ComfyUI's /userdata route writes
+    that file too); folders elsewhere come from the environment (PATH_ENV)."""
+
+    def __init__(self, path: str | None, user_dir: str | None = None):
         self.path = path
+        self.user_dir = user_dir
         self._lock = threading.Lock()
         self._values = defaults()
         self._unknown: dict[str, Any] = {}
+        self._ignored: dict[str, Any] = {}  # invalid entries in the file: kept as written on a rewrite
         self._mtime_ns: int | None = None
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
         self.reload()
 
     @classmethod
     def in_user_dir(cls, user_dir: str) -> "Settings":
-        return cls(os.path.join(user_dir, "default", FILE_NAME))
+        return cls(os.path.join(user_dir, "default", FILE_NAME), user_dir=user_dir)
 
     def on_change(self, listener: Callable[[dict[str, Any]], None]) -> None:
         self._listeners.append(listener)
+
+    def _place_problem(self, key: str, value: Any, current: Any = None) -> str | None:
+        """Why a path setting may not point where `value` says (None: it may)."""
+        spec = SCHEMA[key]
+        if spec.type != "path" or value is None or value == spec.default or value == current:
+            return None
+        if self.user_dir and folder_inside(os.path.expanduser(value), self.user_dir):
+            return None
+        where = f" ({self.user_dir})" if self.user_dir else ""
+        return (f"must be {json.dumps(spec.default)} or an absolute folder inside ComfyUI's user directory{where}; "
+                f"set another folder with the {PATH_ENV[key]} environment variable when starting the server")
 
     def reload(self) -> bool:
         """Re-read the file if it changed on disk; invalid entries are logged and ignored."""
@@ -166,32 +372,39 @@ class Settings:
             mtime = os.stat(self.path).st_mtime_ns
         except FileNotFoundError:
             mtime = None
+        except OSError as e:
+            log.warning("settings file %r cannot be read (%r): keeping the settings as they are", self.path, str(e))
+            return False
         if mtime == self._mtime_ns:
             return False
-        values, unknown = defaults(), {}
+        values, unknown, ignored = defaults(), {}, {}
         if mtime is not None:
             try:
                 with open(self.path, encoding="utf-8") as f:
                     raw = json.load(f)
                 if not isinstance(raw, dict):
                     raise ValueError("top level is not an object")
-            except (OSError, ValueError) as e:
-                log.warning("settings file %s is unreadable (%s): using defaults, leaving the file as it is", self.path, e)
+            except (OSError, ValueError, RecursionError) as e:
+                log.warning("settings file %r is unreadable (%r): using defaults, leaving the file as it is",
+                            self.path, str(e)[:200])
                 raw = {}
             for key, value in raw.items():
-                spec = KEYS.get(key)
+                spec = SCHEMA.get(key)
                 if spec is None:
                     unknown[key] = value
-                elif spec.check(value):
-                    log.warning("setting %s=%r ignored: %s", key, value, spec.check(value))
+                    continue
+                problem = spec.check(value) or self._place_problem(key, value)
+                if problem:
+                    log.warning("setting %r=%.200r in %r ignored: %r", key, value, self.path, problem)
+                    ignored[key] = value
                 else:
                     values[key] = value
         with self._lock:
-            self._values, self._unknown, self._mtime_ns = values, unknown, mtime
+            self._values, self._unknown, self._ignored, self._mtime_ns = values, unknown, ignored, mtime
         return True
 
     def get(self, key: str) -> Any:
-        if key not in KEYS:
+        if key not in SCHEMA:
             raise KeyError(key)
         self.reload()
         return self._values[key]
@@ -202,13 +415,21 @@ class Settings:
             return dict(self._values)
 
     def update(self, changes: Mapping[str, Any]) -> dict[str, Any]:
-        """Validate and apply `changes`, persist them, and return the whole set."""
+        """Validate and apply `changes` (from the route: path settings stay inside the user
+        directory), persist them, and return the whole set."""
         validate(changes)
         self.reload()
         with self._lock:
+            for key, value in changes.items():
+                problem = self._place_problem(key, value, self._values.get(key))
+                if problem:
+                    raise SettingsError(key, problem)
             self._values.update(changes)
             merged = dict(self._unknown)
             merged.update(self._values)
+            merged.update({k: v for k, v in self._ignored.items() if k not in changes})
+            for key in changes:
+                self._ignored.pop(key, None)
             if self.path:
                 atomic_write_json(self.path, merged)
                 self._mtime_ns = os.stat(self.path).st_mtime_ns
@@ -216,13 +437,24 @@ class Settings:
         for listener in self._listeners:
             try:
                 listener(current)
-            except Exception:
-                log.exception("settings listener failed")
+            except Exception as e:
+                log.error("settings listener failed: %s: %r", type(e).__name__, str(e))
+                log.debug("settings listener", exc_info=True)
         return current
 
-    def path_setting(self, key: str, default_dir: str | None = None) -> str | None:
-        """A folder setting with `~` expanded; None falls back to `default_dir`."""
+    def path_setting(self, key: str, default_dir: str | None = None,
+                     environ: Mapping[str, str] | None = None) -> str | None:
+        """A folder setting, absolute, with `~` expanded: the environment variable PATH_ENV[key] when
+        set (any folder the server's owner chooses), else the setting, else `default_dir` for None."""
+        env = os.environ if environ is None else environ
+        from_env = env.get(PATH_ENV.get(key, ""), "")
+        if from_env.strip():
+            return _expand(from_env)
         value = self.get(key)
         if value is None:
             return default_dir
-        return os.path.abspath(os.path.expanduser(value))
+        return _expand(value)
+
+    def temp_folders(self) -> Iterable[str]:
+        """The folders this object writes into (for the stale temp file cleaner)."""
+        return [os.path.dirname(os.path.realpath(self.path))] if self.path else []

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from ..selector import planner
 from .comfy_api import CATEGORY, PLAN_TYPE, io
-from .common import QUALITIES, STYLES, check_choices, new_plan, publish, settings_fingerprint
+from .common import QUALITIES, STYLES, check_choices, new_plan, note_ollama, publish, settings_fingerprint
+from .inputs import first_problem, prompt_problem
+from .runtime import get_runtime
 
 OLLAMA_CHOICES = ["auto", "on", "off"]
 EMPTY_PROMPT = "Intelligent Prompt Analyzer: the prompt is empty. Type what you want to see."
@@ -28,7 +30,8 @@ class IntelligentPromptAnalyzer(io.ComfyNode):
                 io.Combo.Input("quality", options=QUALITIES, default="balanced",
                                tooltip="fast: fewer steps; ultra: the most steps and the largest size that fits."),
                 io.Combo.Input("use_ollama", options=OLLAMA_CHOICES, default="auto",
-                               tooltip="Semantic analysis with a local Ollama server. auto: when one answers."),
+                               tooltip="Ollama analysis is not available yet: the keyword analyser is used, and "
+                                       "on (or auto with the setting ollama.enabled on) says so in the plan's warnings."),
             ],
             outputs=[
                 io.Custom(PLAN_TYPE).Output(display_name="plan", tooltip="The plan so far: feed it to Auto Model Picker."),
@@ -39,12 +42,15 @@ class IntelligentPromptAnalyzer(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, prompt: str = "", style: str = "auto", quality: str = "balanced",
-                        use_ollama: str = "auto") -> bool | str:
+    def validate_inputs(cls, prompt: str = "", negative_prompt: str = "", style: str = "auto",
+                        quality: str = "balanced", use_ollama: str = "auto") -> bool | str:
         # ComfyUI 0.3.75 does not check V3 combo values itself, so the combos are checked here too.
         # A linked input arrives as None (its value is not known yet): it is checked in execute.
         if isinstance(prompt, str) and not prompt.strip():
             return EMPTY_PROMPT
+        problem = first_problem(prompt_problem("prompt", prompt), prompt_problem("negative_prompt", negative_prompt))
+        if problem:
+            return f"Intelligent Prompt Analyzer: {problem}"
         return check_choices("Intelligent Prompt Analyzer", style=(style, STYLES), quality=(quality, QUALITIES),
                              use_ollama=(use_ollama, OLLAMA_CHOICES))
 
@@ -56,11 +62,11 @@ class IntelligentPromptAnalyzer(io.ComfyNode):
     def execute(cls, prompt: str, negative_prompt: str, style: str, quality: str, use_ollama: str) -> io.NodeOutput:
         if not prompt or not prompt.strip():
             raise ValueError(EMPTY_PROMPT)
-        plan = new_plan(prompt, negative_prompt, style, quality)
-        if use_ollama == "on":
-            plan["warnings"].append("Ollama analysis was asked for but is not available in this version: "
-                                    "the keyword analyser was used")
-            plan["analysis"]["fallback_reason"] = "Ollama analysis is not available in this version"
+        try:
+            plan = new_plan(prompt, negative_prompt, style, quality)
+        except planner.PlanRequestError as e:
+            raise ValueError(f"Intelligent Prompt Analyzer: {e}") from None
+        plan = note_ollama(plan, use_ollama, get_runtime().settings.get("ollama.enabled"))
         publish(cls, 1, plan)
         return io.NodeOutput(plan, plan["prompt"]["positive"], plan["prompt"]["negative"],
                              ui={"text": [planner.plan_summary(plan)]})

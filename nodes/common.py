@@ -35,6 +35,26 @@ def check_choices(node: str, **fields: tuple[Any, list[str]]) -> bool | str:
     return True
 
 
+OLLAMA_UNAVAILABLE = "Ollama analysis is not available in this version"
+
+
+def note_ollama(plan: dict, use_ollama: str | None, enabled_setting: Any) -> dict:
+    """The plan of a request that asks for Ollama analysis says it was not done (in place; returned).
+
+    `use_ollama` "on" asks for it; "auto" (or None) asks when the setting `ollama.enabled` is on.
+    The analysis stays the keyword one (`source` "keywords") with `fallback_reason` set."""
+    wanted = use_ollama if use_ollama in ("on", "off") else {True: "on", False: "off"}.get(enabled_setting, "auto")
+    if wanted == "on":
+        why = "use_ollama is on" if use_ollama == "on" else "the setting ollama.enabled is on"
+        warning = f"Ollama analysis was asked for ({why}) but is not available in this version: " \
+                  "the keyword analyser was used"
+        if warning not in plan["warnings"]:
+            plan["warnings"].append(warning)
+        plan["analysis"]["source"] = "keywords"
+        plan["analysis"]["fallback_reason"] = OLLAMA_UNAVAILABLE
+    return plan
+
+
 def samplers() -> list[str]:
     return list(comfy.samplers.KSampler.SAMPLERS)
 
@@ -104,6 +124,7 @@ def publish(node_cls: Any, stage: int, plan: dict, standalone: bool = False) -> 
         pnginfo["intelligent_plan"] = plan
     if unique_id is not None and isinstance(prompt, dict):
         remember_plan(prompt, str(unique_id), stage, plan)
-    get_runtime().events.send("intelligent.plan", {"node": str(unique_id) if unique_id is not None else None,
-                                                   "plan": plan})
+    # only the client that queued the prompt gets it: the plan holds the prompt text
+    get_runtime().events.send_to_prompt_client("intelligent.plan", {
+        "node": str(unique_id) if unique_id is not None else None, "plan": plan})
     return plan

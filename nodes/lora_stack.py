@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 import comfy.sd
@@ -13,24 +12,10 @@ import node_helpers
 from ..selector import planner
 from .comfy_api import CATEGORY, LORA_STACK_TYPE, PLAN_TYPE, io
 from .common import library_fingerprint, model_architecture, new_plan, own_plan, publish
+from .inputs import parse_lora_list, prompt_problem
 from .runtime import get_runtime
 
 log = logging.getLogger(__name__)
-
-
-def parse_lora_list(text: str, field: str) -> list[Any]:
-    """Names separated by commas or new lines; `name:0.7` pins a strength."""
-    out: list[Any] = []
-    for part in re.split(r"[\n,]+", text or ""):
-        part = part.strip()
-        if not part:
-            continue
-        m = re.match(r"^(.*?):\s*(-?\d+(?:\.\d+)?)$", part)
-        if m and field == "loras":
-            out.append({"name": m.group(1).strip(), "strength": float(m.group(2))})
-        else:
-            out.append(part)
-    return out
 
 
 def apply_loras(model: Any, clip: Any, loras: list[dict]) -> tuple[Any, Any]:
@@ -89,6 +74,12 @@ class IntelligentAutoLoraStack(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, prompt: str | None = None) -> bool | str:
+        # only the prompt is named, so ComfyUI keeps its own checks on the other inputs
+        problem = prompt_problem("prompt", prompt)
+        return f"Auto LoRA Stack: {problem}" if problem else True
+
+    @classmethod
     def fingerprint_inputs(cls, **_) -> tuple:
         return library_fingerprint()
 
@@ -100,6 +91,9 @@ class IntelligentAutoLoraStack(io.ComfyNode):
         if plan is None:
             if not prompt or not prompt.strip():
                 raise ValueError("Auto LoRA Stack needs a plan (from Auto Model Picker) or a prompt")
+            problem = prompt_problem("prompt", prompt)
+            if problem:
+                raise ValueError(f"Auto LoRA Stack: {problem}")
             plan = new_plan(prompt)
         if not plan.get("checkpoint"):
             plan = planner.describe_loaded_model(plan, model_architecture(model))

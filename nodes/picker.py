@@ -8,19 +8,49 @@ import comfy.sd
 import comfy.utils
 import folder_paths
 
+from ..metadata.records import ModelRecord
 from ..selector import planner
 from .comfy_api import CATEGORY, PLAN_TYPE, ChoiceOutput, io
 from .common import check_choices, library_fingerprint, new_plan, own_plan, publish, samplers, schedulers
+from .inputs import first_problem, model_name_problem, number_problem, prompt_problem, unloadable_problem
 from .runtime import get_runtime
 
 log = logging.getLogger(__name__)
 
 AUTO = "auto"
+NODE = "Auto Model Picker"
+SIZE_MAX = 8192
+STEPS_MAX = 1000
+CFG_MAX = 100.0
+CHECKPOINT_KINDS = ("checkpoint", "diffusion_model")
 
 
 def checkpoint_choices() -> list[str]:
     names = folder_paths.get_filename_list("checkpoints") + folder_paths.get_filename_list("diffusion_models")
     return [AUTO] + sorted(set(names))
+
+
+def _record_of(name: str) -> ModelRecord | None:
+    """What the index knows about a checkpoint or diffusion model name (never waits for a scan)."""
+    index = get_runtime().index
+    return next((r for r in (index.get(kind, name) for kind in CHECKPOINT_KINDS) if r is not None), None)
+
+
+def checkpoint_problem(checkpoint: str | None) -> str | None:
+    """Why a pinned checkpoint cannot be used: not a name, not in the model folders, or a file the
+    index knows ComfyUI cannot load."""
+    if checkpoint is None or checkpoint == AUTO:
+        return None
+    shape = model_name_problem("checkpoint", checkpoint)
+    if shape:
+        return shape
+    known = {n.replace("\\", "/") for n in checkpoint_choices()}
+    if checkpoint.replace("\\", "/") not in known:
+        return f"checkpoint {checkpoint!r} is not in the checkpoints or diffusion_models folders"
+    unloadable = unloadable_problem(_record_of(checkpoint))
+    if unloadable:
+        return f"checkpoint {checkpoint!r} cannot be loaded: {unloadable}"
+    return None
 
 
 def overrides_from_widgets(checkpoint: str, width: int, height: int, steps: int, cfg: float,
@@ -84,10 +114,10 @@ class IntelligentAutoModelPicker(io.ComfyNode):
                                 tooltip="Used only when no plan is connected."),
                 io.Combo.Input("checkpoint", options=checkpoint_choices(), default=AUTO,
                                tooltip="auto: the best match for the prompt; or pin one."),
-                io.Int.Input("width", default=0, min=0, max=8192, step=8, tooltip="0: the plan decides."),
-                io.Int.Input("height", default=0, min=0, max=8192, step=8, tooltip="0: the plan decides."),
-                io.Int.Input("steps", default=0, min=0, max=1000, tooltip="0: the plan decides."),
-                io.Float.Input("cfg", default=0.0, min=0.0, max=100.0, step=0.1, round=0.01,
+                io.Int.Input("width", default=0, min=0, max=SIZE_MAX, step=8, tooltip="0: the plan decides."),
+                io.Int.Input("height", default=0, min=0, max=SIZE_MAX, step=8, tooltip="0: the plan decides."),
+                io.Int.Input("steps", default=0, min=0, max=STEPS_MAX, tooltip="0: the plan decides."),
+                io.Float.Input("cfg", default=0.0, min=0.0, max=CFG_MAX, step=0.1, round=0.01,
                                tooltip="0: the plan decides."),
                 io.Combo.Input("sampler_name", options=[AUTO] + samplers(), default=AUTO),
                 io.Combo.Input("scheduler", options=[AUTO] + schedulers(), default=AUTO),
@@ -109,14 +139,20 @@ class IntelligentAutoModelPicker(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, width: int = 0, height: int = 0, sampler_name: str = AUTO,
-                        scheduler: str = AUTO) -> bool | str:
-        # Only what is checked here is named, so ComfyUI keeps its own range checks on the rest; it does
-        # not check V3 combo values in 0.3.75, so sampler and scheduler are checked here.
-        for field, value in (("width", width), ("height", height)):
-            if value and (value % 8 or value < 64):
-                return f"Auto Model Picker: {field} must be 0 (the plan decides) or a multiple of 8 from 64"
-        return check_choices("Auto Model Picker", sampler_name=(sampler_name, [AUTO] + samplers()),
+    def validate_inputs(cls, prompt: str | None = None, checkpoint: str = AUTO, width: int = 0, height: int = 0,
+                        cfg: float = 0.0, sampler_name: str = AUTO, scheduler: str = AUTO) -> bool | str:
+        # ComfyUI skips its own range checks on the inputs named here, so they are done here too (and
+        # NaN, which passes them); it does not check V3 combo values in 0.3.75, so the combos are
+        # checked here. A linked input arrives as None: execute checks it.
+        problem = first_problem(
+            prompt_problem("prompt", prompt), checkpoint_problem(checkpoint),
+            *(number_problem(field, value, 0, SIZE_MAX) for field, value in (("width", width), ("height", height))),
+            *(f"{field} must be 0 (the plan decides) or a multiple of 8 from 64"
+              for field, value in (("width", width), ("height", height)) if value and (value % 8 or value < 64)),
+            number_problem("cfg", cfg, 0.0, CFG_MAX))
+        if problem:
+            return f"{NODE}: {problem}"
+        return check_choices(NODE, sampler_name=(sampler_name, [AUTO] + samplers()),
                              scheduler=(scheduler, [AUTO] + schedulers()))
 
     @classmethod
@@ -131,14 +167,27 @@ class IntelligentAutoModelPicker(io.ComfyNode):
         if plan is None:
             if not prompt or not prompt.strip():
                 raise ValueError("Auto Model Picker needs a plan (from Intelligent Prompt Analyzer) or a prompt")
+            problem = prompt_problem("prompt", prompt)
+            if problem:
+                raise ValueError(f"{NODE}: {problem}")
             plan = new_plan(prompt)
         rt = get_runtime()
         index = rt.ready_index()
+        pinned = overrides.get("checkpoint")
+        problem = checkpoint_problem(pinned) if pinned else None
+        if problem:
+            raise ValueError(f"{NODE}: {problem}")
+        # a file ComfyUI cannot load is never chosen; a pinned one was refused above
+        candidates = [r for r in index.records("checkpoint") + index.records("diffusion_model")
+                      if r.name == pinned or not unloadable_problem(r)]
         plan = planner.choose_checkpoint(
-            plan, index.records("checkpoint") + index.records("diffusion_model"),
-            vaes=index.records("vae"), text_encoders=index.records("text_encoder"), overrides=overrides,
-            valid_samplers=samplers(), valid_schedulers=schedulers(),
+            plan, candidates, vaes=index.records("vae"), text_encoders=index.records("text_encoder"),
+            overrides=overrides, valid_samplers=samplers(), valid_schedulers=schedulers(),
             max_nsfw_level=int(rt.settings.get("selection.max_nsfw_level")))
+        chosen = plan["checkpoint"]
+        unloadable = unloadable_problem(index.get(chosen["kind"], chosen["name"]))
+        if unloadable:
+            raise ValueError(f"{NODE}: checkpoint {chosen['name']!r} cannot be loaded: {unloadable}")
         model, clip, vae = load_models(plan)
         s = plan["settings"]
         publish(cls, 2, plan)

@@ -11,8 +11,8 @@ from aiohttp import web
 
 from ..metadata.records import FOLDER_KINDS
 from ..selector import planner
-from ..settings import SettingsError
-from .common import samplers, schedulers
+from ..settings import SettingsError, schema
+from .common import note_ollama, samplers, schedulers
 from .runtime import get_runtime
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def make_plan(body: Any) -> dict:
     from .sampler import memory_for
 
     plan["memory"] = memory_for(plan)
-    return plan
+    return note_ollama(plan, request.use_ollama, rt.settings.get("ollama.enabled"))
 
 
 # The pack's own worker threads: requests that wait for a first scan must not take the loop's
@@ -72,7 +72,7 @@ def register(routes: web.RouteTableDef) -> None:
             return _error(400, str(e), getattr(e, "field", None))
         except planner.PlanError as e:
             return _error(400, str(e), e.field)
-        get_runtime().events.send("intelligent.plan", {"node": None, "plan": plan})
+        # no event: the caller has the plan, and other clients must not see its prompt
         return web.json_response(plan)
 
     @routes.get(f"{PREFIX}/stats")
@@ -126,6 +126,10 @@ def register(routes: web.RouteTableDef) -> None:
     async def monitor_route(request: web.Request) -> web.Response:
         readings = await off_loop(get_runtime().monitor.read)
         return web.json_response(readings.to_dict())
+
+    @routes.get(f"{PREFIX}/settings/schema")
+    async def settings_schema_route(request: web.Request) -> web.Response:
+        return web.json_response(schema())
 
     @routes.get(f"{PREFIX}/settings")
     async def get_settings_route(request: web.Request) -> web.Response:

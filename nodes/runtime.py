@@ -16,7 +16,7 @@ from ..metadata.index import ModelIndex
 from ..metadata.records import FOLDER_KINDS
 from ..monitor import ResourceMonitor
 from ..selector.scoring import warm_profiles
-from ..settings import Settings
+from ..settings import Settings, clean_stale_temp_files
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +36,39 @@ class FolderPathsModels:
         return [p for kind in FOLDER_KINDS for p in self.roots(kind)]
 
 
+def _server() -> Any:
+    try:
+        from server import PromptServer
+    except ImportError:
+        return None
+    return getattr(PromptServer, "instance", None)
+
+
 class ServerEvents:
     """EventSink that publishes on ComfyUI's websocket; silent when no server runs."""
 
     def send(self, event: str, data: dict[str, Any]) -> None:
+        """To every client (scan progress, monitor readings: nothing private)."""
         try:
-            from server import PromptServer
-
-            instance = getattr(PromptServer, "instance", None)
+            instance = _server()
             if instance is not None:
                 instance.send_sync(event, data)
         except Exception:
-            log.debug("event %s not sent", event, exc_info=True)
+            log.debug("event %r not sent", event, exc_info=True)
+
+    def send_to_prompt_client(self, event: str, data: dict[str, Any]) -> bool:
+        """To the client that queued the prompt now executing (ComfyUI sets `PromptServer.client_id`
+        from the prompt's `client_id` for the run), and to nobody when it gave none."""
+        try:
+            instance = _server()
+            client_id = getattr(instance, "client_id", None)
+            if instance is None or not client_id:
+                return False
+            instance.send_sync(event, data, client_id)
+            return True
+        except Exception:
+            log.debug("event %r not sent", event, exc_info=True)
+            return False
 
 
 class Runtime:
@@ -56,7 +77,11 @@ class Runtime:
         self.settings = Settings.in_user_dir(user_dir)
         self.models = FolderPathsModels()
         self.events = ServerEvents()
-        cache_dir = self.settings.path_setting("index.cache_dir", os.path.join(user_dir, "default"))
+        cache_dir = self.settings.path_setting("index.cache_dir", os.path.join(user_dir, "default")) or \
+            os.path.join(user_dir, "default")
+        # temp files a killed write left behind (settings, index cache) in the folders we write
+        for folder in dict.fromkeys([*self.settings.temp_folders(), cache_dir]):
+            clean_stale_temp_files(folder)
         self.index = ModelIndex(self.models, exclude_folders=self.settings.get("index.exclude_folders"),
                                 cache_path=os.path.join(cache_dir, INDEX_CACHE_FILE), events=self.events,
                                 load_cache_now=False)
@@ -80,8 +105,10 @@ class Runtime:
                 result = self.index.scan()
             log.info("Intelligent Pipeline: indexed %d models in %.2f s", result.total, result.seconds)
             self._warm()
-        except Exception:
-            log.exception("Intelligent Pipeline: the first library scan failed")
+        except Exception as e:
+            # one line (the message may hold a file name); the traceback at debug level
+            log.error("Intelligent Pipeline: the first library scan failed: %s: %r", type(e).__name__, str(e))
+            log.debug("first library scan", exc_info=True)
         finally:
             self._scanned.set()
 

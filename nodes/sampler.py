@@ -13,6 +13,7 @@ from ..monitor import choose_memory, estimate_need_gb
 from ..selector import planner
 from .comfy_api import CATEGORY, PLAN_TYPE, io
 from .common import model_architecture, own_plan, publish
+from .inputs import number_problem
 from .runtime import get_runtime
 
 log = logging.getLogger(__name__)
@@ -88,8 +89,17 @@ class IntelligentMemoryAwareSampler(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, denoise: float = 1.0) -> bool | str:
+        # ComfyUI skips its range check on a named input, so it is done here, NaN included
+        problem = number_problem("denoise", denoise, 0.0, 1.0)
+        return f"Memory-Aware Sampler: {problem}" if problem else True
+
+    @classmethod
     def execute(cls, model: Any, positive: Any, negative: Any, seed: int, denoise: float,
                 plan: dict | None = None, latent: dict | None = None, vae: Any = None) -> io.NodeOutput:
+        problem = number_problem("denoise", denoise, 0.0, 1.0)
+        if problem:
+            raise ValueError(f"Memory-Aware Sampler: {problem}")
         standalone = plan is None
         plan = own_plan(plan)
         if plan is None:

@@ -45,9 +45,12 @@ DEFAULT_MAX_LORAS = 3
 MAX_LORAS_LIMIT = 10
 CANDIDATES_SHOWN = 5
 LORA_CANDIDATES_SHOWN = 10
+UNKNOWN_PINS_SHOWN = 5  # pins not in the library that get a warning of their own (with close names)
 CHECKPOINT_KINDS = ("checkpoint", "diffusion_model")
 QUALITIES = A.QUALITIES
 USE_OLLAMA = ("auto", "on", "off")
+# The longest prompt or negative prompt accepted (contracts.md): the route, the parser and the nodes use this.
+MAX_PROMPT_CHARS = 100_000
 
 
 class PlanRequestError(ValueError):
@@ -107,7 +110,12 @@ def _is_int(v: Any) -> bool:
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # a JSON integer too large for a float
+        return False
 
 
 def _int_in(v: Any, name: str, lo: int, hi: int) -> int:
@@ -132,6 +140,14 @@ def _str(v: Any, name: str, allow_empty: bool = False) -> str:
     if not allow_empty and not v.strip():
         raise PlanRequestError(name, "must not be empty")
     return v
+
+
+def _prompt_text(v: Any, name: str, allow_empty: bool = False) -> str:
+    """A prompt or negative prompt: a string of at most MAX_PROMPT_CHARS characters."""
+    text = _str(v, name, allow_empty)
+    if len(text) > MAX_PROMPT_CHARS:
+        raise PlanRequestError(name, f"is {len(text):,} characters long; the most accepted is {MAX_PROMPT_CHARS:,}")
+    return text
 
 
 def _size(v: Any, name: str) -> int:
@@ -206,7 +222,7 @@ def parse_overrides(raw: Any, prefix: str = "overrides") -> dict[str, Any]:
         elif key in ("width", "height"):
             out[key] = _size(v, name)
         elif key == "negative_prompt":
-            out[key] = _str(v, name, allow_empty=True)
+            out[key] = _prompt_text(v, name, allow_empty=True)
         elif key == "seed":
             out[key] = _int_in(v, name, 0, 2 ** 64 - 1)
         elif key == "batch_size":
@@ -231,10 +247,10 @@ def parse_request(body: Any) -> PlanRequest:
             raise PlanRequestError(str(key), f"unknown field; allowed: {', '.join(_TOP_KEYS)}")
     if "prompt" not in body or body["prompt"] is None:
         raise PlanRequestError("prompt", "is required")
-    prompt = _str(body["prompt"], "prompt")
+    prompt = _prompt_text(body["prompt"], "prompt")
     negative = body.get("negative_prompt")
     if negative is not None:
-        negative = _str(negative, "negative_prompt", allow_empty=True)
+        negative = _prompt_text(negative, "negative_prompt", allow_empty=True)
     style = body.get("style")
     if style is None:
         style = "auto"
@@ -347,16 +363,29 @@ def _name_keys(r: ModelRecord) -> tuple[str, ...]:
                              _norm(r.title)) if k)
 
 
+class _Names:
+    """Records by every name a user may give them, built once per decision, so that each pin is a
+    dict look-up: a prompt with thousands of `<lora:...>` tags never scans the library per tag."""
+
+    def __init__(self, records: Iterable[ModelRecord]) -> None:
+        self.exact: dict[str, list[ModelRecord]] = {}
+        self.normed: dict[str, list[ModelRecord]] = {}
+        self.keys: dict[str, list[ModelRecord]] = {}
+        for r in records:
+            self.exact.setdefault(r.name, []).append(r)
+            self.normed.setdefault(_norm(r.name), []).append(r)
+            for k in dict.fromkeys(_name_keys(r)):
+                self.keys.setdefault(k, []).append(r)
+
+    def find(self, wanted: str) -> list[ModelRecord]:
+        """Exact loader name, else case-insensitive name, else stem/title."""
+        w = _norm(wanted)
+        return list(self.exact.get(wanted) or self.normed.get(w) or self.keys.get(w) or ())
+
+
 def _find(records: Sequence[ModelRecord], wanted: str) -> list[ModelRecord]:
     """Records a user-given name means: exact loader name, else case-insensitive name/stem/title."""
-    exact = [r for r in records if r.name == wanted]
-    if exact:
-        return exact
-    w = _norm(wanted)
-    by_name = [r for r in records if _norm(r.name) == w]
-    if by_name:
-        return by_name
-    return [r for r in records if w in _name_keys(r)]
+    return _Names(records).find(wanted)
 
 
 def _close_names(records: Sequence[ModelRecord], wanted: str, n: int = 5) -> list[str]:
@@ -895,12 +924,16 @@ def choose_loras(plan: dict[str, Any], lora_records: Iterable[ModelRecord], over
     pins = [dict(p) for p in ov.get("loras", ())] + [dict(p) for p in req.get("prompt_loras", ()) or ()]
     selected: list[dict[str, Any]] = []
     chosen_names: set[str] = set()
+    names = _Names(records)
+    unknown: dict[str, None] = {}
     for pin in pins:
-        found = _find(records, pin["name"])
+        found = names.find(pin["name"])
         if not found:
-            close = _close_names(records, pin["name"])
-            warnings.append(f"pinned LoRA {pin['name']!r} is not in the library"
-                            + (f" (close: {', '.join(close)})" if close else ""))
+            if pin["name"] not in unknown and len(unknown) < UNKNOWN_PINS_SHOWN:
+                close = _close_names(records, pin["name"])
+                warnings.append(f"pinned LoRA {pin['name']!r} is not in the library"
+                                + (f" (close: {', '.join(close)})" if close else ""))
+            unknown[pin["name"]] = None
             continue
         r = found[0]
         if r.name in chosen_names:
@@ -927,6 +960,9 @@ def choose_loras(plan: dict[str, Any], lora_records: Iterable[ModelRecord], over
         selected.append({"record": r, "score": own[0] if own else None, "compatibility": comp, "reasons": reasons,
                          "strength": strength, "strength_why": why, "exact": exact, "pinned": True})
         chosen_names.add(r.name)
+
+    if len(unknown) > UNKNOWN_PINS_SHOWN:
+        warnings.append(f"{len(unknown) - UNKNOWN_PINS_SHOWN} more pinned LoRAs are not in the library")
 
     # Then the best matches, up to the limit.
     auto_slots = max(0, limit - len(selected))

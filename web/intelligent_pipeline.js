@@ -62,33 +62,62 @@ function onProgress({ detail }) {
   });
 }
 
-// The pack's settings in ComfyUI's settings dialog. The pack's file (the settings route) is the source of truth:
-// on setup the dialog takes the route's values; a change in the dialog POSTs that one key; a rejected value is
-// shown in a toast and put back. Typing fires onChange on every key, so a change waits for a pause first.
+// The pack's settings in ComfyUI's settings dialog, built from the settings schema route (settings.py's SCHEMA):
+// only keys marked `in_dialog` are shown, so a feature switches its keys on in one place. The pack's file (the
+// settings route) is the source of truth: on setup the dialog takes the route's values; a change in the dialog
+// POSTs that one key; a rejected value is shown in a toast and put back. Typing fires onChange on every key, so a
+// change waits for a pause first.
 const SETTINGS_ROUTE = "/intelligent/api/settings";
+const SCHEMA_ROUTE = "/intelligent/api/settings/schema";
 const SETTING_PREFIX = "IntelligentPipeline.";
 const POST_DELAY_MS = 600;
 const AS_IS = { toDialog: (v) => v, toServer: (v) => v };
-const TRISTATE = { toDialog: (v) => String(v), toServer: (v) => (v === "auto" ? "auto" : v === "true") };
+const CHOICE = (options) => ({
+  toDialog: (v) => String(v),
+  toServer: (v) => options.find((o) => String(o) === v) ?? v,
+});
 const LIST = {
   toDialog: (v) => (v ?? []).join(", "),
   toServer: (v) => String(v).split(",").map((x) => x.trim()).filter(Boolean),
 };
-const PACK_SETTINGS = [
-  { key: "ollama.enabled", section: "Ollama", name: "Use Ollama", type: "combo", options: ["auto", "true", "false"],
-    defaultValue: "auto", map: TRISTATE, tooltip: "auto: used when the Ollama server answers" },
-  { key: "ollama.host", section: "Ollama", name: "Ollama host", type: "text", defaultValue: "http://127.0.0.1:11434" },
-  { key: "ollama.model", section: "Ollama", name: "Ollama model", type: "text", defaultValue: "llama3.2" },
-  { key: "civitai.enabled", section: "CivitAI", name: "Look up models on CivitAI", type: "boolean", defaultValue: true },
-  { key: "selection.max_loras", section: "Selection", name: "Most LoRAs per image", type: "number",
-    attrs: { min: 0, max: 10, step: 1 }, defaultValue: 3 },
-  { key: "selection.max_nsfw_level", section: "Selection", name: "Highest NSFW level", type: "number",
-    attrs: { min: 0, max: 32, step: 1 }, defaultValue: 2, tooltip: "CivitAI's level: 1 PG, 2 PG-13, 4 R, 8 X, 16 XXX" },
-  { key: "index.recheck_s", section: "Model index", name: "Recheck the model folders every (s)", type: "number",
-    attrs: { min: 0, max: 86400, step: 1 }, defaultValue: 10 },
-  { key: "index.exclude_folders", section: "Model index", name: "Folders to leave out", type: "text",
-    defaultValue: "", map: LIST, tooltip: "Comma separated, relative to each model folder" },
-];
+const TEXT = { toDialog: (v) => v ?? "", toServer: (v) => (v === "" ? null : v) };
+
+// One schema entry -> the dialog's entry: its widget type, its attributes and how values convert.
+function dialogEntry(key, spec) {
+  const entry = { key, section: spec.section, name: spec.label, tooltip: spec.tooltip };
+  switch (spec.type) {
+    case "boolean":
+      return { ...entry, type: "boolean", defaultValue: spec.default, map: AS_IS };
+    case "integer":
+    case "number":
+      return { ...entry, type: "number", defaultValue: spec.default, map: AS_IS,
+        attrs: { min: spec.min, max: spec.max, step: Number.isInteger(spec.default) ? 1 : 0.1 } };
+    case "choice": {
+      const map = CHOICE(spec.options);
+      return { ...entry, type: "combo", options: spec.options.map(String), defaultValue: map.toDialog(spec.default), map };
+    }
+    case "string_list":
+    case "url_list":
+      return { ...entry, type: "text", defaultValue: LIST.toDialog(spec.default), map: LIST };
+    default:
+      return { ...entry, type: "text", defaultValue: TEXT.toDialog(spec.default), map: TEXT };
+  }
+}
+
+async function loadSchema() {
+  try {
+    const res = await api.fetchApi(SCHEMA_ROUTE);
+    if (!res.ok) throw new Error(`${SCHEMA_ROUTE}: ${res.status}`);
+    const schema = await res.json();
+    return Object.entries(schema).filter(([, spec]) => spec.in_dialog).map(([key, spec]) => dialogEntry(key, spec));
+  } catch (e) {
+    console.warn("Intelligent Pipeline: settings schema not loaded, the dialog shows no pack settings:", e);
+    return [];
+  }
+}
+
+// The extension registers after this module has loaded: the dialog's entries are known by then.
+const PACK_SETTINGS = await loadSchema();
 
 let serverSettings = null; // the route's last answer; null until the first sync, so registration posts nothing
 const postTimers = {};

@@ -215,22 +215,6 @@ def test_settings_round_trip_and_validation(client, server):
         client.post("/intelligent/api/settings", {"selection.max_loras": 3})
 
 
-def test_plan_event_reaches_websocket_clients(client):
-    async def go():
-        async with aiohttp.ClientSession() as s:
-            async with s.ws_connect(client.base_url.replace("http", "ws") + "/ws?clientId=test-ws") as ws:
-                async with s.post(client.base_url + "/intelligent/api/plan", json={"prompt": "a lighthouse"}) as r:
-                    assert r.status == 200
-                async for msg in ws:
-                    if msg.type == aiohttp.WSMsgType.TEXT:
-                        data = json.loads(msg.data)
-                        if data.get("type") == "intelligent.plan":
-                            return data["data"]
-        return None
-    event = asyncio.run(asyncio.wait_for(go(), 30))
-    assert event and event["plan"]["checkpoint"]["name"]
-
-
 def test_exclude_folders_setting_applies_without_restart(client, h):
     loras = h.models_by_name(client, "lora")
     sub = next(n for n in loras if "/" in n)

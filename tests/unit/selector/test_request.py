@@ -100,3 +100,107 @@ def test_prompt_lora_tags_with_absurd_weights_fall_back_to_the_loras_own(weight)
     cleaned, pins = extract_prompt_loras(f"anime girl <lora:pink_hair_v2:{weight}>")
     assert pins == [("pink_hair_v2", None)]
     json.dumps(pins, allow_nan=False)
+
+
+# --- issue 5: the prompt cap, arbitrary JSON, linear time ------------------------------------------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import settings as hyp_settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from intelligent_pipeline.selector import planner  # noqa: E402
+from intelligent_pipeline.selector.samplers import normalize_sampler, normalize_scheduler  # noqa: E402
+
+
+def test_the_prompt_cap_is_one_constant_of_100000_characters():
+    assert planner.MAX_PROMPT_CHARS == 100_000
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"prompt": "a" * 100_001}, "prompt"),
+    ({"prompt": "a cat", "negative_prompt": "b" * 100_001}, "negative_prompt"),
+    ({"prompt": "a cat", "overrides": {"negative_prompt": "c" * 100_001}}, "overrides.negative_prompt"),
+])
+def test_text_over_the_cap_is_refused_naming_its_field(body, field):
+    assert field_of(body) == field
+
+
+def test_text_at_the_cap_is_accepted():
+    r = parse_request({"prompt": "a" * 100_000, "negative_prompt": "b" * 100_000,
+                       "overrides": {"negative_prompt": "c" * 100_000}})
+    assert len(r.prompt) == 100_000 and len(r.overrides["negative_prompt"]) == 100_000
+
+
+@pytest.mark.parametrize("overrides,field", [
+    ({"cfg": 10 ** 400}, "overrides.cfg"),
+    ({"loras": [{"name": "a", "strength": -(10 ** 400)}]}, "overrides.loras[0].strength"),
+    ({"cfg": float("nan")}, "overrides.cfg"),
+    ({"cfg_scale": float("inf")}, "overrides.cfg_scale"),
+])
+def test_numbers_json_can_hold_but_a_float_cannot_are_refused(overrides, field):
+    assert field_of({"prompt": "x", "overrides": overrides}) == field
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.integers(min_value=10 ** 300) | st.floats() | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=16)
+TOP_KEY = st.sampled_from(["prompt", "negative_prompt", "style", "quality", "overrides", "use_ollama"]) | \
+    st.text(max_size=8)
+OVERRIDE_KEY = st.sampled_from(list(planner._OVERRIDE_KEYS)) | st.text(max_size=8)
+LORA_PIN = st.text(max_size=10) | st.dictionaries(st.sampled_from(["name", "strength", "weight"]), JSON, max_size=3)
+OVERRIDE_VALUE = JSON | st.lists(LORA_PIN, max_size=3) | st.sampled_from(["DPM++ 2M Karras", "euler", "karras"])
+OVERRIDES = st.dictionaries(OVERRIDE_KEY, OVERRIDE_VALUE, max_size=5)
+BODY = st.dictionaries(TOP_KEY, JSON | OVERRIDES | st.text(min_size=1, max_size=40), max_size=6) | JSON
+
+
+@hyp_settings(derandomize=True, max_examples=200, deadline=None)
+@given(body=BODY)
+def test_parse_request_returns_or_raises_plan_request_error(body):
+    try:
+        r = parse_request(body)
+    except PlanRequestError as e:
+        assert isinstance(e.field, str) and str(e).startswith(e.field)
+        return
+    assert isinstance(r.prompt, str) and r.prompt.strip() and len(r.prompt) <= planner.MAX_PROMPT_CHARS
+    assert r.use_ollama in ("auto", "on", "off")
+
+
+@hyp_settings(derandomize=True, max_examples=200, deadline=None)
+@given(raw=OVERRIDES | JSON)
+def test_parse_overrides_returns_or_raises_plan_request_error(raw):
+    try:
+        out = parse_overrides(raw)
+    except PlanRequestError as e:
+        assert e.field.startswith("overrides") or e.field == "overrides"
+        return
+    assert set(out) <= set(planner._OVERRIDE_KEYS) - {"cfg_scale"}
+    parse_overrides(planner._plain(out))  # what it returns parses again (a plan carries it on)
+
+
+@hyp_settings(derandomize=True, max_examples=200, deadline=None)
+@given(name=st.text(max_size=40))
+def test_name_normalisers_return_or_raise_their_documented_error(name):
+    try:
+        sampler, scheduler = normalize_sampler(name)
+        assert isinstance(sampler, str) and (scheduler is None or isinstance(scheduler, str))
+    except ValueError:
+        pass
+    assert normalize_scheduler(name) is None or isinstance(normalize_scheduler(name), str)
+    norm = planner._norm(name)
+    assert isinstance(norm, str) and planner._norm(norm) == norm
+    assert planner._find([], name) == []
+
+
+HOSTILE = [":" + "9" * 9, " ", ",", "\n", "<lora:", ":0.5", "(", "<", "a, "]
+
+
+@pytest.mark.parametrize("unit", HOSTILE)
+def test_parse_request_is_linear_on_hostile_text(assert_linear, unit):
+    def make(n):  # n characters over four text fields, each under the prompt cap at 128 KB
+        text = "a cat " + unit * (n // 4 // len(unit))
+        name = "x" + text
+        return {"prompt": text, "negative_prompt": text,
+                "overrides": {"negative_prompt": text, "loras": [name, {"name": name, "strength": 0.5}],
+                              "exclude": [name], "checkpoint": name}}
+    assert_linear(parse_request, make, f"parse_request on {unit!r} x n")

@@ -1,0 +1,212 @@
+"""Issue 5 on the real server: the prompt cap, queue-time validation through /prompt, the plan event only for
+the client that queued, the settings schema route, path settings over HTTP, Ollama requests said to be unavailable."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+
+import aiohttp
+import pytest
+
+from intelligent_pipeline.client.api import ComfyError
+from intelligent_pipeline.client.graphs import PROMPT_TO_IMAGE
+from intelligent_pipeline.selector.planner import MAX_PROMPT_CHARS
+from intelligent_pipeline.settings import schema as settings_schema
+
+pytestmark = pytest.mark.integration
+
+ANALYZER, PICKER, LORA_STACK, SAMPLER = "1", "2", "3", "4"  # node ids in the shipped graph
+
+
+def refusal(client, graph: dict) -> dict:
+    """ComfyUI's answer to a graph /prompt refuses: {node id: [error, ...]}."""
+    with pytest.raises(ComfyError) as e:
+        client.queue(graph)
+    assert e.value.status == 400, e.value
+    return {nid: err["errors"] for nid, err in (e.value.body.get("node_errors") or {}).items()}
+
+
+def e_is_custom(details: str) -> bool:
+    return " - " in details
+
+
+def errors_naming(errors: list[dict], field: str) -> list[dict]:
+    return [e for e in errors if e.get("extra_info", {}).get("input_name") == field]
+
+
+# --- the prompt cap -------------------------------------------------------------------------------------------
+
+def test_the_plan_route_takes_a_prompt_at_the_cap_and_refuses_one_over_it_naming_the_field(client):
+    words = "a lighthouse on a cliff at dusk, "
+    at_cap = (words * (MAX_PROMPT_CHARS // len(words) + 1))[:MAX_PROMPT_CHARS]
+    assert client.plan(at_cap)["checkpoint"]["name"]
+    for body, field in (({"prompt": at_cap + "x"}, "prompt"),
+                        ({"prompt": "a cat", "negative_prompt": "y" * (MAX_PROMPT_CHARS + 1)}, "negative_prompt"),
+                        ({"prompt": "a cat", "overrides": {"negative_prompt": "z" * (MAX_PROMPT_CHARS + 1)}},
+                         "overrides.negative_prompt")):
+        with pytest.raises(ComfyError) as e:
+            client.post("/intelligent/api/plan", body)
+        assert e.value.status == 400 and e.value.body["field"] == field, e.value.body
+        assert f"{MAX_PROMPT_CHARS:,}" in e.value.body["error"]
+
+
+@pytest.mark.parametrize("node,field", [(ANALYZER, "prompt"), (ANALYZER, "negative_prompt"), (PICKER, "prompt"),
+                                        (LORA_STACK, "prompt")])
+def test_a_prompt_over_the_cap_is_refused_at_queue_time_naming_the_input(client, h, node, field):
+    graph = h.fast_graph(PROMPT_TO_IMAGE, "a cat")
+    graph[node]["inputs"][field] = "a" * (MAX_PROMPT_CHARS + 1)
+    errors = refusal(client, graph)
+    assert node in errors, errors
+    named = errors_naming(errors[node], field)
+    assert named and f"{MAX_PROMPT_CHARS:,}" in named[0]["details"], errors[node]
+
+
+# --- queue-time validation of the picker and the sampler ----------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["no_such_model_anywhere.safetensors", "../../etc/passwd", "/etc/passwd", "C:\\x",
+                                  "\\\\server\\share\\x.safetensors"])
+def test_a_checkpoint_that_is_not_a_model_name_is_refused_at_queue_time(client, h, name):
+    graph = h.fast_graph(PROMPT_TO_IMAGE, "a cat")
+    graph[PICKER]["inputs"]["checkpoint"] = name
+    errors = refusal(client, graph)
+    named = errors_naming(errors.get(PICKER, []), "checkpoint")
+    assert named and repr(name) in named[0]["details"], errors
+
+
+@pytest.mark.parametrize("node,field,value,says", [
+    (PICKER, "width", 1_000_000, "maximum of 8192"), (PICKER, "height", -8, "minimum of 0"),
+    (PICKER, "width", 68, "multiple of 8"), (PICKER, "cfg", float("nan"), "nan"),
+    (PICKER, "cfg", 101.0, "maximum of 100"), (PICKER, "cfg", float("inf"), "inf"),
+    (SAMPLER, "denoise", float("nan"), "nan"), (SAMPLER, "denoise", 1.5, "maximum of 1"),
+])
+def test_numbers_out_of_range_or_not_finite_are_refused_at_queue_time_naming_the_input(client, h, node, field,
+                                                                                      value, says):
+    graph = h.fast_graph(PROMPT_TO_IMAGE, "a cat")
+    graph[node]["inputs"][field] = value
+    errors = refusal(client, graph)
+    named = errors_naming(errors.get(node, []), field)
+    assert named, errors
+    assert says in named[0]["details"].lower() and field in named[0]["details"], named
+    # one problem, one message: no input carries it twice, and it is about the input at fault. (ComfyUI 0.3.75
+    # lists a validate_inputs message under each input the function names: that is its loop, not ours.)
+    pairs = [(e["extra_info"]["input_name"], e["details"]) for e in errors[node]]
+    assert len(pairs) == len(set(pairs)), pairs
+    assert len({d.split(" - ", 1)[-1] for _n, d in pairs if e_is_custom(d)}) <= 1, pairs
+
+
+def test_comfyuis_own_checks_still_run_beside_ours(client, h):
+    graph = h.fast_graph(PROMPT_TO_IMAGE, "a cat")
+    graph[PICKER]["inputs"]["steps"] = 5000  # not named by our validate_inputs: ComfyUI's max check
+    graph[SAMPLER]["inputs"]["seed"] = -1  # ComfyUI's min check on the sampler
+    errors = refusal(client, graph)
+    assert errors_naming(errors.get(PICKER, []), "steps") and errors_naming(errors.get(SAMPLER, []), "seed"), errors
+    assert [e["type"] for e in errors_naming(errors[PICKER], "steps")] == ["value_bigger_than_max"]
+
+
+def test_a_pinned_checkpoint_the_index_knows_is_unreadable_is_refused(client, server_env, h):
+    folder = os.path.join(server_env["models"], "checkpoints")
+    name = f"truncated_ckpt_{uuid.uuid4().hex[:6]}.safetensors"
+    path = os.path.join(folder, name)
+    with open(path, "wb") as f:
+        f.write((50_000).to_bytes(8, "little") + b'{"model.diffusion_model.x": {"dtype": "F16", "sha')
+    try:
+        client.post("/intelligent/api/rescan", {})
+        record = h.models_by_name(client, "checkpoint")[name]
+        assert record["problems"], record
+        graph = h.fast_graph(PROMPT_TO_IMAGE, "a cat")
+        graph[PICKER]["inputs"]["checkpoint"] = name
+        errors = refusal(client, graph)
+        named = errors_naming(errors.get(PICKER, []), "checkpoint")
+        assert named and "cannot be loaded" in named[0]["details"], errors
+    finally:
+        os.unlink(path)
+        client.post("/intelligent/api/rescan", {})
+
+
+# --- the plan event goes only to the client that queued ----------------------------------------------------------
+
+def test_only_the_queuing_client_gets_the_plan_event_and_the_plan_route_sends_none(client, h):
+    ws_url = client.base_url.replace("http", "ws", 1) + "/ws?clientId="
+    graph = h.fast_graph(PROMPT_TO_IMAGE, f"a red fox in the snow {uuid.uuid4().hex[:6]}")
+
+    async def go():
+        mine, other = uuid.uuid4().hex, uuid.uuid4().hex
+        seen: dict[str, list[dict]] = {mine: [], other: []}
+        async with aiohttp.ClientSession() as s:
+            async with s.ws_connect(ws_url + mine) as ws_mine, s.ws_connect(ws_url + other) as ws_other:
+                async def listen(ws, cid):
+                    async for msg in ws:
+                        if msg.type == aiohttp.WSMsgType.TEXT:
+                            data = json.loads(msg.data)
+                            if data.get("type", "").startswith("intelligent.plan"):
+                                seen[cid].append(data["data"])
+                            if cid == mine and data.get("type") == "executing" and \
+                                    data["data"].get("node") is None and data["data"].get("prompt_id") == pid:
+                                return
+                listeners = [asyncio.ensure_future(listen(ws_other, other))]
+                async with s.post(client.base_url + "/intelligent/api/plan", json={"prompt": "a lighthouse"}) as r:
+                    assert r.status == 200
+                async with s.post(client.base_url + "/prompt", json={"prompt": graph, "client_id": mine}) as r:
+                    body = await r.json()
+                    assert r.status == 200, body
+                    pid = body["prompt_id"]
+                await asyncio.wait_for(listen(ws_mine, mine), 300)
+                await asyncio.sleep(0.5)  # anything meant for the other client would have arrived by now
+                listeners[0].cancel()
+        return seen[mine], seen[other]
+
+    mine, other = asyncio.run(go())
+    assert {e["node"] for e in mine} >= {ANALYZER, PICKER, LORA_STACK, SAMPLER}, mine
+    assert all("red fox" in e["plan"]["request"]["prompt"] for e in mine)
+    assert other == [], "another client saw a plan (and its prompt text)"
+    assert not [e for e in mine if e["node"] is None], "the plan route sent an event"
+
+
+# --- settings: the schema route, path settings over HTTP ------------------------------------------------------------
+
+def test_the_settings_schema_route_serves_the_one_schema(client):
+    served = client.get("/intelligent/api/settings/schema")
+    assert served == settings_schema()
+    assert set(served) == set(client.get("/intelligent/api/settings"))
+    shown = {k for k, v in served.items() if v["in_dialog"]}
+    assert shown and not {k for k in shown if k.startswith(("ollama.", "civitai.", "cache.", "monitor.", "web."))}
+
+
+@pytest.mark.parametrize("key", ["index.cache_dir", "cache.dir"])
+def test_a_path_setting_over_http_stays_inside_the_user_directory(client, server, key):
+    before = client.get("/intelligent/api/settings")[key]
+    user_dir = os.path.join(server.state_dir, "user")
+    try:
+        for bad in ("/etc", "/tmp/elsewhere", os.path.join(user_dir, "..", "escaped"), "C:\\Windows",
+                    "\\\\server\\share", "relative/dir"):
+            with pytest.raises(ComfyError) as e:
+                client.post("/intelligent/api/settings", {key: bad})
+            assert e.value.status == 400 and e.value.body["field"] == key, (bad, e.value.body)
+        inside = os.path.join(user_dir, "caches", "x")
+        assert client.post("/intelligent/api/settings", {key: inside})[key] == inside
+    finally:
+        client.post("/intelligent/api/settings", {key: before})
+    assert client.get("/intelligent/api/settings")[key] == before
+
+
+# --- Ollama is asked for: the plan says it is not available ---------------------------------------------------------
+
+def test_a_request_for_ollama_says_it_is_not_available(client):
+    p = client.plan("a cat", use_ollama="on")
+    assert any("Ollama" in w and "not available" in w for w in p["warnings"]), p["warnings"]
+    assert p["analysis"]["source"] == "keywords" and p["analysis"]["fallback_reason"]
+    quiet = client.plan("a cat", use_ollama="off")
+    assert not any("Ollama" in w for w in quiet["warnings"]) and quiet["analysis"]["fallback_reason"] is None
+    # the test server's setting ollama.enabled is false: "auto" asks for nothing
+    assert not any("Ollama" in w for w in client.plan("a cat")["warnings"])
+
+
+def test_the_analyzer_node_with_use_ollama_on_says_it_is_not_available(client, server, h):
+    graph = h.fast_graph(PROMPT_TO_IMAGE, f"a small boat on a lake {uuid.uuid4().hex[:6]}")
+    graph[ANALYZER]["inputs"]["use_ollama"] = "on"
+    entry = client.run(graph, timeout=600)
+    plan = h.png_plan(h.saved_pngs(server, entry)[0])
+    assert any("Ollama" in w and "not available" in w for w in plan["warnings"]), plan["warnings"]
+    assert plan["analysis"]["source"] == "keywords" and plan["analysis"]["fallback_reason"]
