@@ -358,6 +358,9 @@ class Query:
 
 
 CORE_KINDS = frozenset({"concept", "part", "alias"})
+# Retrieval reads the first concepts of a prompt: past a few hundred, more words add nothing to
+# the choice but would make every model that shares a word ("hair") compare against each of them.
+MAX_QUERY_CONCEPTS = 256
 
 
 def concept_weight(text: str) -> float:
@@ -440,11 +443,12 @@ def build_query(analysis: PromptAnalysis, prompt: str = "") -> Query:
     sailor" -> "old man", "elderly") count as the prompt's own concepts; related tags (synonyms,
     the style's tags) only support them.
     """
-    concepts: list[str] = []
+    seen: dict[str, None] = {}  # ordered and O(1) per concept: a long prompt has thousands
     for c in list(analysis.key_concepts) + (extract_concepts(prompt)[0] if prompt else []):
         n = " ".join(words(c))
-        if n and n not in concepts and n not in V.BOILERPLATE:
-            concepts.append(n)
+        if n and n not in V.BOILERPLATE:
+            seen.setdefault(n)
+    concepts = list(seen)[:MAX_QUERY_CONCEPTS]
     terms: list[QueryTerm] = []
     index: dict[str, int] = {}
 

@@ -14,7 +14,7 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable
+from typing import Callable, Iterable, Iterator
 
 _SPLIT_CHARS = (
     "!\"#$%&()*+,-./:;<=>?@[\\]^_{|}~"
@@ -46,15 +46,99 @@ def phrase_text(items: Iterable[str]) -> str:
 
 
 # --- prompt syntax ---------------------------------------------------------------------------
+#
+# Prompts are untrusted text of up to 100,000 characters: everything here runs in linear time.
+# Angle tags are found by a scanner, not a regex (a lazy name followed by optional spaces and an
+# optional weight backtracks without end on `<lora:` + spaces); the regexes left have no nested
+# quantifiers and no two adjacent quantifiers that can take the same character
+# (tests/unit/test_regex_safety.py holds every regex of the pack to that).
 
-_LORA_TAG = re.compile(r"<\s*(?:lora|lyco|locon|loha|lokr)\s*:\s*([^:<>]+?)\s*(?::\s*([^:<>]*?)\s*)?(?::[^<>]*)?>",
-                       re.IGNORECASE)
-_ANGLE_TAG = re.compile(r"<[^<>]*>")
-_WEIGHT = re.compile(r":\s*[-+]?\d*\.?\d+\s*(?=[)\]}>])")
+_LORA_KINDS = frozenset({"lora", "lyco", "locon", "loha", "lokr"})
+_BRACKET = re.compile(r"[<>]")
+_WEIGHT = re.compile(r":\s*[-+]?[0-9.]+\s*(?=[)\]}>])")
 _EMBEDDING = re.compile(r"\bembedding:\S+", re.IGNORECASE)
 _BREAK = re.compile(r"\bBREAK\b")
 _ESCAPE = re.compile(r"\\(.)")
 _SPACES = re.compile(r"[ \t]+")
+
+
+def _angle_tags(text: str) -> Iterator[tuple[int, int, str]]:
+    """(start, end, inside) of every `<...>` with no `<` or `>` inside, left to right: what
+    `<[^<>]*>` finds, from one pass over the brackets."""
+    opened = -1
+    for m in _BRACKET.finditer(text):
+        if m.group() == "<":
+            opened = m.start()
+        elif opened != -1:
+            yield opened, m.end(), text[opened + 1:m.start()]
+            opened = -1
+
+
+def _lora_tag(inside: str) -> tuple[str, float | None] | None:
+    """(name, strength or None) when `inside` is the inside of an A1111 `<lora:name[:weight[:...]]>` tag."""
+    parts = inside.split(":", 3)
+    if len(parts) < 2 or parts[0].strip().lower() not in _LORA_KINDS:
+        return None
+    name = parts[1].strip()
+    if not name:
+        return None
+    strength: float | None = None
+    if len(parts) > 2 and parts[2].strip():
+        try:
+            strength = float(parts[2].strip())
+        except ValueError:
+            strength = None
+    if strength is not None and not (math.isfinite(strength) and -10.0 <= strength <= 10.0):
+        strength = None  # nan, inf or absurd: the LoRA's own strength is used instead
+    return name, strength
+
+
+def _replace_tags(text: str, want: Callable[[str], bool]) -> str:
+    """`text` with every angle tag whose inside `want`s replaced by a space."""
+    out: list[str] = []
+    last = 0
+    for start, end, inside in _angle_tags(text):
+        if want(inside):
+            out.append(text[last:start])
+            out.append(" ")
+            last = end
+    if not out:
+        return text
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _is_lora(inside: str) -> bool:
+    return _lora_tag(inside) is not None
+
+
+def _any_tag(inside: str) -> bool:
+    return True
+
+
+def _without_tags(text: str) -> str:
+    """LoRA tags out first, then every other angle tag (as the two regexes it replaces did)."""
+    if "<" not in text:
+        return text
+    return _replace_tags(_replace_tags(text, _is_lora), _any_tag)
+
+
+def _tidy_commas(text: str) -> str:
+    """Runs of two or more commas with only whitespace between (and around) them become ", "."""
+    parts = text.split(",")
+    out = [parts[0]]
+    i, n = 1, len(parts)
+    while i < n:
+        j = i
+        while j < n - 1 and not parts[j].strip():
+            j += 1
+        if j > i:
+            out[-1] = out[-1].rstrip()
+            out.append(", " + parts[j].lstrip())
+        else:
+            out.append("," + parts[j])
+        i = j + 1
+    return "".join(out)
 
 
 def extract_prompt_loras(prompt: str) -> tuple[str, list[tuple[str, float | None]]]:
@@ -63,33 +147,22 @@ def extract_prompt_loras(prompt: str) -> tuple[str, list[tuple[str, float | None
     ComfyUI's text encoders do not read that syntax (it would be encoded as words), so a prompt
     pasted from A1111 is honoured by pinning the LoRAs instead.
     """
-    pins: list[tuple[str, float | None]] = []
-
-    def take(m: re.Match[str]) -> str:
-        strength: float | None
-        try:
-            strength = float(m.group(2)) if m.group(2) else None
-        except ValueError:
-            strength = None
-        if strength is not None and not (math.isfinite(strength) and -10.0 <= strength <= 10.0):
-            strength = None  # nan, inf or absurd: the LoRA's own strength is used instead
-        pins.append((m.group(1).strip(), strength))
-        return " "
-
     if "<" not in prompt:
-        return prompt, pins
-    cleaned = _LORA_TAG.sub(take, prompt)
-    cleaned = _ANGLE_TAG.sub(" ", cleaned)
-    cleaned = re.sub(r"\s*,\s*(,\s*)+", ", ", cleaned)
+        return prompt, []
+    pins: list[tuple[str, float | None]] = []
+    for _start, _end, inside in _angle_tags(prompt):
+        tag = _lora_tag(inside)
+        if tag is not None:
+            pins.append(tag)
+    cleaned = _tidy_commas(_without_tags(prompt))
     cleaned = _SPACES.sub(" ", cleaned)
-    cleaned = re.sub(r" +,", ",", cleaned).strip().strip(",").strip()
+    cleaned = cleaned.replace(" ,", ",").strip().strip(",").strip()
     return cleaned, pins
 
 
 def clean_prompt(prompt: str) -> str:
     """Prompt text without weighting syntax, LoRA/embedding tags and BREAK, for analysis only."""
-    text = _LORA_TAG.sub(" ", prompt or "")
-    text = _ANGLE_TAG.sub(" ", text)
+    text = _without_tags(prompt or "")
     text = _EMBEDDING.sub(" ", text)
     text = _ESCAPE.sub(r"\1", text)
     text = _WEIGHT.sub("", text)

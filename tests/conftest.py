@@ -7,8 +7,13 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from intelligent_pipeline.client.server import PACK_DIR, find_comfyui
+
+# Property tests keep no example database: tests write only to temporary folders.
+hypothesis_settings.register_profile("pack", database=None)
+hypothesis_settings.load_profile("pack")
 
 SYNTH_LIBRARY = os.environ.get("SYNTH_LIBRARY") or os.path.join(PACK_DIR, ".runtime", "models")
 
@@ -40,3 +45,53 @@ def linked_models(library_dir, tmp_path_factory):
         link_library(library_dir, path)
         return path
     return make
+
+
+# --- growth: linear-time checks on hostile input (issue 5) ------------------------------------
+
+GROWTH_SMALL = 16 * 1024
+GROWTH_LARGE = 128 * 1024
+GROWTH_LIMIT = 16.0  # 8x the input: linear code gives ~8, quadratic ~64
+
+
+def growth_ratio(fn, make, small: int = GROWTH_SMALL, large: int = GROWTH_LARGE, best_of: int = 3) -> float:
+    """Best-of-`best_of` time of `fn(make(large))` over `fn(make(small))`.
+
+    `make(n)` builds an input of about n characters (or bytes). Both sizes run the same number of
+    calls, enough for the small one to take a few milliseconds, with the garbage collector paused,
+    so the ratio measures the code and not the timer. A ratio within one run, never a wall-clock
+    limit."""
+    import gc
+    import time
+
+    small_input, large_input = make(small), make(large)
+
+    def best(arg, calls: int) -> float:
+        times = []
+        for _ in range(best_of):
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                fn(arg)
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        calls = 1
+        while best(small_input, calls) < 0.005 and calls < 4096:
+            calls *= 2
+        return best(large_input, calls) / max(best(small_input, calls), 1e-9)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@pytest.fixture
+def assert_linear():
+    """`assert_linear(fn, make, label)`: fails when 8x the input costs 16x the time or more."""
+    def check(fn, make, label: str = "", small: int = GROWTH_SMALL, large: int = GROWTH_LARGE) -> float:
+        ratio = growth_ratio(fn, make, small, large)
+        assert ratio < GROWTH_LIMIT, f"{label or fn.__name__}: 8x the input took {ratio:.1f}x the time"
+        return ratio
+    return check

@@ -182,33 +182,41 @@ def test_lightning_settings_are_not_nudged(xl_library):
 
 # --- speed -----------------------------------------------------------------------------------------
 
-def test_planning_over_50k_records_is_fast(make_record):
+def test_planning_grows_linearly_with_the_library(make_record):
+    """A plan over 40k LoRAs costs about 8x one over 5k (a ratio in one run, not a wall-clock limit:
+    bench/run.py prints the absolute figure over a 50k library)."""
     import random
 
     rng = random.Random(3)
     vocab = [f"w{i}" for i in range(4000)] + ["anime", "girl", "hair", "pink", "style", "woman", "city", "night"]
     bases = [("SD 1.5", "sd1"), ("SDXL 1.0", "sdxl"), ("Pony", "sdxl"), ("Flux.1 D", "flux"), ("Illustrious", "sdxl")]
-    lib = []
-    for i in range(50_000):
+    checkpoints, loras = [], []
+    for i in range(40_000):
         b, arch = bases[i % len(bases)]
-        lib.append(make_record(f"l/{i}.safetensors", "lora", architecture=arch, base_model=b,
-                               title=" ".join(rng.sample(vocab, 3)), tags=tuple(rng.sample(vocab, 8)),
-                               trigger_words=(rng.choice(vocab),), description=" ".join(rng.choices(vocab, k=100)),
-                               downloads=rng.randint(0, 10**5)))
+        loras.append(make_record(f"l/{i}.safetensors", "lora", architecture=arch, base_model=b,
+                                 title=" ".join(rng.sample(vocab, 3)), tags=tuple(rng.sample(vocab, 8)),
+                                 trigger_words=(rng.choice(vocab),), description=" ".join(rng.choices(vocab, k=100)),
+                                 downloads=rng.randint(0, 10**5)))
     for i in range(200):
         b, arch = bases[i % len(bases)]
-        lib.append(make_record(f"c/{i}.safetensors", "checkpoint", architecture=arch, base_model=b, has_vae=True,
-                               title=" ".join(rng.sample(vocab, 3)), tags=tuple(rng.sample(vocab, 6)),
-                               downloads=rng.randint(0, 10**5)))
-    t0 = time.perf_counter()
-    build_plan({"prompt": "anime girl with pink hair, city at night"}, lib)
-    cold = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    plan = build_plan({"prompt": "anime girl with pink hair, city at night"}, lib)
-    warm = time.perf_counter() - t0
-    assert plan["checkpoint"]["name"]
-    assert warm < 1.0, f"warm plan took {warm:.2f}s"
-    assert cold < 4.0, f"first plan took {cold:.2f}s"
+        checkpoints.append(make_record(f"c/{i}.safetensors", "checkpoint", architecture=arch, base_model=b,
+                                       has_vae=True, title=" ".join(rng.sample(vocab, 3)),
+                                       tags=tuple(rng.sample(vocab, 6)), downloads=rng.randint(0, 10**5)))
+    prompt = {"prompt": "anime girl with pink hair, city at night"}
+
+    def warm_plan_s(lib):
+        build_plan(prompt, lib)  # the first plan builds the records' search profiles
+        best = float("inf")
+        for _ in range(2):
+            t0 = time.perf_counter()
+            plan = build_plan(prompt, lib)
+            best = min(best, time.perf_counter() - t0)
+        assert plan["checkpoint"]["name"]
+        return best
+
+    small = warm_plan_s(checkpoints + loras[:5_000])
+    large = warm_plan_s(checkpoints + loras)
+    assert large / small < 16, f"8x the LoRAs took {large / small:.1f}x the time ({small:.3f} s -> {large:.3f} s)"
 
 
 def test_profiles_of_replaced_records_are_freed(make_record):
