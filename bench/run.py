@@ -7,6 +7,8 @@
 - plan:   POST /intelligent/api/plan on a real server over the synthetic library, against
           GET /system_stats on the same server (what any request costs there); also the planner
           alone over the sparse library.
+- prompts: the planner over the sparse library with 100,000-character prompts of each adversarial
+          shape (issue 5), against a plain 100,000-character prompt in the same run.
 - import: what importing the pack adds to ComfyUI's start, against ComfyUI importing its own
           execution/server/nodes modules, each in a fresh interpreter.
 """
@@ -15,7 +17,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
+import string
 import subprocess
 import sys
 import tempfile
@@ -80,6 +84,54 @@ def bench_index(sparse: int, workdir: str) -> dict:
           f"{rescan_s:.3f} s; bare walk+stat {walk_s:.3f} s -> rescan/walk {out['rescan_vs_walk']}x, "
           f"first/walk {out['first_scan_vs_walk']}x; cache load {cache_load_s:.2f} s; "
           f"plan over the whole library {plan_ms:.1f} ms", flush=True)
+    return out
+
+
+def _sparse_records(sparse: int, workdir: str) -> list:
+    lib = os.path.join(workdir, f"sparse{sparse}")
+    if not os.path.isdir(lib):
+        subprocess.run([sys.executable, SYNTHLIB, "--sparse-library", str(sparse), "--out", lib], check=True,
+                       stdout=subprocess.DEVNULL)
+    index = ModelIndex(StaticModelPaths.from_models_dir(lib), cache_path=os.path.join(workdir, "index-cache.json"))
+    index.scan()
+    records = index.records()
+    warm_profiles(records)
+    return records
+
+
+def prompt_shapes(n: int) -> dict[str, str]:
+    """A plain prompt first, then the shapes built to hurt a prompt parser: a prefix, then repeats of
+    what a pattern's quantifiers take."""
+    def fill(prefix: str, unit: str) -> str:
+        return (prefix + unit * n)[:n]
+    rnd = random.Random(5)
+    unique = ", ".join("".join(rnd.choice(string.ascii_lowercase) for _ in range(rnd.randint(3, 9)))
+                       + rnd.choice(("", " hair", " eyes")) for _ in range(n // 6))[:n]
+    return {
+        "plain": fill("", "a girl with pink hair in a garden at sunset, "),
+        "<lora: + spaces": fill("a cat <lora:", " "),
+        "<lora: tags": fill("", "<lora:a:0.5>"),
+        "unknown <lora:> pins": "".join(f"<lora:missing{i}> " for i in range(n // 12))[:n],
+        "<": fill("", "<"),
+        "(cat: + digits": fill("(cat:", "1"),
+        ", + spaces": fill("<x> cat", ", "),
+        "newlines": fill("cat", "\n"),
+        "backslashes": fill("", "\\"),
+        "unique words and '<x> hair'": unique,
+    }
+
+
+def bench_prompts(sparse: int, workdir: str) -> dict:
+    records = _sparse_records(sparse, workdir)
+    out: dict = {}
+    base_ms = 0.0
+    for shape, prompt in prompt_shapes(100_000).items():
+        request = planner.parse_request({"prompt": prompt})
+        ms = _median_ms(lambda r=request: planner.build_plan(r, records), 3)
+        base_ms = base_ms or ms
+        out[shape] = {"ms": round(ms, 1), "vs_plain": round(ms / base_ms, 2)}
+        print(f"100 KB prompt, {shape!r}: {ms:.0f} ms over {len(records)} models "
+              f"-> {ms / base_ms:.2f}x the plain 100 KB prompt ({base_ms:.0f} ms)", flush=True)
     return out
 
 
@@ -154,7 +206,7 @@ def bench_import(workdir: str) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sparse", type=int, default=10000, help="models in the sparse library (10k-50k)")
-    ap.add_argument("--only", default="index,plan,import")
+    ap.add_argument("--only", default="index,plan,prompts,import")
     ap.add_argument("--workdir", default=None, help="keep the sparse library here between runs")
     args = ap.parse_args(argv)
     wanted = set(args.only.split(","))
@@ -166,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
             results["index"] = bench_index(args.sparse, workdir)
         if "plan" in wanted:
             results["plan"] = bench_plan(os.path.join(tmp, "plan"))
+        if "prompts" in wanted:
+            results["prompts"] = bench_prompts(args.sparse, workdir)
         if "import" in wanted:
             results["import"] = bench_import(tmp)
     print(json.dumps(results, indent=2))

@@ -37,6 +37,12 @@ def test_object_info_lists_the_four_nodes(client):
     assert info["IntelligentMemoryAwareSampler"]["output"][:2] == ["LATENT", "IMAGE"]
 
 
+def test_comfyui_audio_nodes_load_with_the_torchaudio_set_up_installs(client):
+    # torchaudio 2.11.1 (Makefile) imports and works with torch 2.14.1, so ComfyUI's audio nodes load
+    info = client.get("/object_info")
+    assert "LoadAudio" in info and "SaveAudio" in info
+
+
 @pytest.mark.parametrize("workflow", [PROMPT_TO_IMAGE, PICKER_WITH_KSAMPLER])
 def test_shipped_workflow_writes_a_png_carrying_the_plan(client, server, h, workflow):
     graph = h.fast_graph(workflow, "anime girl with pink hair")
