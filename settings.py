@@ -13,16 +13,19 @@ import logging
 import math
 import ntpath
 import os
-import secrets
-import stat
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
+
+from .metadata import atomic
+from .metadata.atomic import STALE_TEMP_AGE_S, atomic_write_bytes
+from .metadata.paths import inside_root
+from .metadata.safe_open import read_regular
 
 log = logging.getLogger(__name__)
 
 FILE_NAME = "intelligent-pipeline.json"
+MAX_SETTINGS_BYTES = 1024 * 1024  # the file holds a few dozen keys; ComfyUI's /userdata route can write anything
 
 # Folders outside ComfyUI's user directory come from the server's environment, never from HTTP
 # (the settings route, or ComfyUI's own /userdata route, which can write the settings file).
@@ -81,7 +84,12 @@ class Setting:
                 (whole or math.isfinite(v)) and (lo is None or v >= lo) and (hi is None or v <= hi)
             if ok:
                 return None
-            return f"must be a {'whole number' if whole else 'number'} from {lo:g} to {hi:g}"
+            kind = "a whole number" if whole else "a number"
+            if lo is not None and hi is not None:
+                return f"must be {kind} from {lo:g} to {hi:g}"
+            if lo is not None or hi is not None:
+                return f"must be {kind} {'of at least' if lo is not None else 'of at most'} {lo if lo is not None else hi:g}"
+            return f"must be {kind}"
         if t == "path":
             if v is None and self.default is None:
                 return None
@@ -204,11 +212,10 @@ def folder_inside(path: Any, root: str, pathmod: Any = os.path) -> bool:
         return False  # "\x": the current drive's root, whichever that is
     resolve = os.path.realpath if pathmod is os.path else pathmod.normpath
     try:
-        p = pathmod.normcase(resolve(path))
-        r = pathmod.normcase(resolve(root))
-        return pathmod.commonpath([p, r]) == r
-    except (ValueError, OSError):  # other drive, mixed absolute and relative
+        p, r = resolve(path), resolve(root)
+    except (ValueError, OSError):
         return False
+    return pathmod.normcase(p) == pathmod.normcase(r) or inside_root(r, p, pathmod) is not None
 
 
 def _expand(value: str) -> str:
@@ -217,109 +224,31 @@ def _expand(value: str) -> str:
 
 # --- atomic writes and their temp files -------------------------------------------------------------
 
-STALE_TEMP_AGE_S = 300.0  # a write takes milliseconds; this leaves a slow one on a shared folder alone
-_TEMP_TOKEN_LEN = 16
-_HEX = frozenset("0123456789abcdef")
 _LEGACY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 _LEGACY_PEEK = 64 * 1024
-INDEX_CACHE_TEMP_PREFIX = "intelligent-pipeline-index.json."  # metadata/cache.py writes <file>.<pid>.tmp
+_LEGACY_INDEX_TEMP = "intelligent-pipeline-index.json."  # the index cache's writer before: <file>.<pid>.tmp
 
 
-def temp_path_for(path: str) -> str:
-    """`.<file name>.<16 hex>.tmp` beside `path`: a name nobody else uses, recognised by the cleaner."""
-    folder, name = os.path.split(path)
-    return os.path.join(folder, f".{name}.{secrets.token_hex(_TEMP_TOKEN_LEN // 2)}.tmp")
-
-
-def _is_our_temp(name: str) -> bool:
-    """A temp file of the pack's own atomic writers (never a name a user or another tool picks by chance)."""
-    if name.startswith(".intelligent-pipeline") and name.endswith(".tmp"):
-        stem, _, token = name[1:-4].rpartition(".")
-        return stem.endswith(".json") and len(token) == _TEMP_TOKEN_LEN and set(token) <= _HEX
-    if name.startswith(INDEX_CACHE_TEMP_PREFIX) and name.endswith(".tmp"):
-        return name[len(INDEX_CACHE_TEMP_PREFIX):-4].isdigit()
-    return False
-
-
-def _is_legacy_settings_temp(name: str, path: str) -> bool:
-    """`.tmp-XXXXXXXX.json` from this pack's earlier settings writer: only when it holds our settings."""
+def _is_legacy_temp(name: str, path: str) -> bool:
+    """A temp file of this pack's earlier writers: the index cache's `<file>.<pid>.tmp`, or the settings
+    writer's `.tmp-XXXXXXXX.json` when it holds our settings."""
+    if name.startswith(_LEGACY_INDEX_TEMP) and name.endswith(".tmp"):
+        return name[len(_LEGACY_INDEX_TEMP):-4].isdigit()
     if not (name.startswith(".tmp-") and name.endswith(".json")):
         return False
     token = name[5:-5]
     if len(token) != 8 or not set(token) <= _LEGACY_CHARS:
         return False
     try:
-        with open(path, "rb") as f:
-            head = f.read(_LEGACY_PEEK).decode("utf-8", "replace")
-    except OSError:
+        head = read_regular(path, _LEGACY_PEEK).decode("utf-8", "replace")
+    except (OSError, ValueError):
         return False
     return head.lstrip().startswith("{") and any(f'"{key}":' in head for key in SCHEMA)
 
 
 def clean_stale_temp_files(folder: str, max_age_s: float = STALE_TEMP_AGE_S, now: float | None = None) -> list[str]:
-    """Remove the pack's own temp files older than `max_age_s` from `folder` (left by a killed write).
-
-    Only regular files whose names match the pack's temp names are touched; a user's or another
-    tool's file, a folder or a link never is. Returns the paths removed."""
-    now = time.time() if now is None else now
-    removed: list[str] = []
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return removed
-    for entry in entries:
-        try:
-            st_ = entry.stat(follow_symlinks=False)
-        except OSError:
-            continue
-        if not stat.S_ISREG(st_.st_mode) or now - st_.st_mtime < max_age_s:
-            continue
-        if not (_is_our_temp(entry.name) or _is_legacy_settings_temp(entry.name, entry.path)):
-            continue
-        try:
-            os.unlink(entry.path)
-        except OSError as e:
-            log.warning("could not remove the stale temp file %r: %r", entry.path, str(e))
-            continue
-        removed.append(entry.path)
-    if removed:
-        log.info("removed %d stale temp file(s) of an interrupted write from %r", len(removed), folder)
-    return removed
-
-
-def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Write `data` beside `path` and rename it over: readers never see half a file.
-
-    A symlink is followed (its target is rewritten, the link stays); an existing file keeps its
-    mode; a new file gets the mode a plain open() would give it (0666 less the umask)."""
-    path = os.path.realpath(path)
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    try:
-        mode: int | None = stat.S_IMODE(os.stat(path).st_mode)
-    except FileNotFoundError:
-        mode = None
-    while True:
-        tmp = temp_path_for(path)
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-            break
-        except FileExistsError:
-            continue
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Remove temp files of the pack's interrupted writes (this version's and earlier ones') from `folder`."""
+    return atomic.clean_stale_temp_files(folder, max_age_s, now, also=_is_legacy_temp)
 
 
 def atomic_write_json(path: str, data: Any) -> None:
@@ -380,8 +309,7 @@ class Settings:
         values, unknown, ignored = defaults(), {}, {}
         if mtime is not None:
             try:
-                with open(self.path, encoding="utf-8") as f:
-                    raw = json.load(f)
+                raw = json.loads(read_regular(self.path, MAX_SETTINGS_BYTES))
                 if not isinstance(raw, dict):
                     raise ValueError("top level is not an object")
             except (OSError, ValueError, RecursionError) as e:

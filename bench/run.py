@@ -137,7 +137,7 @@ def bench_prompts(sparse: int, workdir: str) -> dict:
 
 def bench_plan(workdir: str) -> dict:
     server = ComfyServer(find_comfyui(), os.path.join(workdir, "server"), models_dir=LIBRARY,
-                         settings={"index.cache_dir": os.path.join(workdir, "idx"), "civitai.enabled": False,
+                         settings={"index.cache_dir": os.path.join(workdir, "server", "user", "idx"), "civitai.enabled": False,
                                    "ollama.enabled": False})
     with server:
         body = json.dumps({"prompt": "anime girl with pink hair"}).encode()

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from typing import Any, Iterable, Mapping
 
 from . import jsonio
+from .atomic import atomic_write_bytes
 from .reader import Fingerprint
 from .records import FOLDER_KINDS, ExampleParams, ModelRecord
 from .safe_open import describe, printable, read_regular
@@ -62,18 +62,7 @@ def save_cache(path: str, entries: Iterable[tuple[Fingerprint, ModelRecord]]) ->
     items = [{"fingerprint": list(fp), "record": rec.to_dict()} for fp, rec in entries]
     try:
         data = _dumps({"format": CACHE_FORMAT, "version": CACHE_VERSION, "entries": items})
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_write_bytes(path, data)
     except OSError as e:
         log.warning("cannot write index cache %r: %s", path, describe(e))
         return False

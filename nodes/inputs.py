@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import ntpath
+import os
 import posixpath
 from typing import Any
 
@@ -89,10 +90,22 @@ def model_name_problem(field: str, name: Any) -> str | None:
 
 
 def unloadable_problem(record: ModelRecord | None) -> str | None:
-    """The index's reason why ComfyUI cannot load the file of `record`, or None."""
+    """The index's reason why ComfyUI cannot load the file of `record`, or None.
+
+    Only while the file is still the one the index read: a download that has finished since (another
+    size or mtime) is not refused on the strength of a stale record."""
     if record is None:
         return None
-    return next((p for p in record.problems if p.startswith(UNLOADABLE_PROBLEMS)), None)
+    problem = next((p for p in record.problems if p.startswith(UNLOADABLE_PROBLEMS)), None)
+    if problem is None:
+        return None
+    try:
+        st = os.stat(record.path)
+    except OSError:
+        return problem
+    if st.st_size != record.size or abs(st.st_mtime_ns / 1e9 - record.mtime) > 1e-6:
+        return None
+    return problem
 
 
 def first_problem(*problems: str | None) -> str | None:

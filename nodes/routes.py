@@ -139,6 +139,7 @@ def register(routes: web.RouteTableDef) -> None:
     async def post_settings_route(request: web.Request) -> web.Response:
         body = await _json_body(request)
         try:
-            return web.json_response(get_runtime().settings.update(body))
+            # off the loop: a write resolves paths and fsyncs, which a slow or network disk can stall
+            return web.json_response(await off_loop(get_runtime().settings.update, body))
         except SettingsError as e:
             return _error(400, str(e), e.field)

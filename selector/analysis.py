@@ -408,7 +408,7 @@ def analysis_from_llm_json(data: Any, prompt: str, style: str = "auto", negative
     reason = None
     if replaced:
         reason = "the Ollama answer had no usable " + ", ".join(replaced) + ": keyword analysis used for it"
-        log.info("LLM analysis: %s", reason)
+        log.info("LLM analysis: %r", reason)
     return PromptAnalysis(
         style=chosen_style, content_type=str(content), suggested_base_model=suggested,
         key_concepts=tuple(concepts[:24]), recommended_lora_tags=tuple(tags[:32]), suggested_steps=steps,

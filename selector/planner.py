@@ -776,7 +776,7 @@ def choose_checkpoint(plan: dict[str, Any], records: Iterable[ModelRecord], over
         if note not in plan["settings_reasons"]:
             plan["settings_reasons"].append(note)
     plan["warnings"].extend(w for w in warnings if w not in plan["warnings"])
-    log.debug("checkpoint %s (%s, %.1f) from %d candidates", rec.name, spec.key, best.total, len(scored))
+    log.debug("checkpoint %r (%s, %.1f) from %d candidates", rec.name, spec.key, best.total, len(scored))
     return plan
 
 
@@ -924,10 +924,10 @@ def choose_loras(plan: dict[str, Any], lora_records: Iterable[ModelRecord], over
     pins = [dict(p) for p in ov.get("loras", ())] + [dict(p) for p in req.get("prompt_loras", ()) or ()]
     selected: list[dict[str, Any]] = []
     chosen_names: set[str] = set()
-    names = _Names(records)
+    names = _Names(records) if pins else None  # built only when there is a pin to look up
     unknown: dict[str, None] = {}
     for pin in pins:
-        found = names.find(pin["name"])
+        found = names.find(pin["name"]) if names is not None else []
         if not found:
             if pin["name"] not in unknown and len(unknown) < UNKNOWN_PINS_SHOWN:
                 close = _close_names(records, pin["name"])

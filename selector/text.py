@@ -55,7 +55,7 @@ def phrase_text(items: Iterable[str]) -> str:
 
 _LORA_KINDS = frozenset({"lora", "lyco", "locon", "loha", "lokr"})
 _BRACKET = re.compile(r"[<>]")
-_WEIGHT = re.compile(r":\s*[-+]?[0-9.]+\s*(?=[)\]}>])")
+_WEIGHT = re.compile(r":\s*[-+]?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*(?=[)\]}>])")
 _EMBEDDING = re.compile(r"\bembedding:\S+", re.IGNORECASE)
 _BREAK = re.compile(r"\bBREAK\b")
 _ESCAPE = re.compile(r"\\(.)")

@@ -153,7 +153,7 @@ def server(tmp_path_factory, chromium_path, linked_models) -> ComfyServer:
     # a returning user: no first-run templates dialog over the canvas
     (state / "user" / "default").mkdir(parents=True)
     (state / "user" / "default" / "comfy.settings.json").write_text(json.dumps({"Comfy.TutorialCompleted": True}))
-    settings = {"cache.dir": str(base / "civitai_cache"), "index.cache_dir": str(base / "index_cache"),
+    settings = {"cache.dir": str(state / "user" / "civitai_cache"), "index.cache_dir": str(state / "user" / "index_cache"),
                 "civitai.enabled": False, "ollama.enabled": False}
     comfy = ComfyServer(comfyui_path=find_comfyui(), state_dir=str(state), models_dir=models, settings=settings)
     comfy.start()

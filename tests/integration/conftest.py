@@ -52,8 +52,9 @@ def server_env(tmp_path_factory, linked_models):
     marker = str(base / "PICKLE_WAS_LOADED")
     broken = add_broken_files(models, marker)
     settings = {
-        "cache.dir": str(base / "civitai_cache"),
-        "index.cache_dir": str(base / "index_cache"),
+        # folders inside the server's user directory: the only place the settings file may point
+        "cache.dir": str(base / "state" / "user" / "civitai_cache"),
+        "index.cache_dir": str(base / "state" / "user" / "index_cache"),
         "civitai.enabled": False,
         "ollama.enabled": False,
         "index.recheck_s": 0,

@@ -227,3 +227,11 @@ def test_exclude_folders_setting_applies_without_restart(client, h):
     finally:
         client.post("/intelligent/api/settings", {"index.exclude_folders": []})
     assert sub in h.models_by_name(client, "lora")
+
+
+def test_the_index_cache_lives_where_the_settings_say(client, server_env, server):
+    client.post("/intelligent/api/rescan", {})
+    cache = os.path.join(server_env["base"], "state", "user", "index_cache", "intelligent-pipeline-index.json")
+    assert os.path.isfile(cache)
+    refused = [line for line in server.log_text().splitlines() if "ignored" in line and "cache" in line]
+    assert not refused, refused  # the test's own folders are inside the user directory, so none is refused

@@ -97,9 +97,24 @@ CONTRACT_DEFAULTS = {
     "index.recheck_s": 10, "selection.max_loras": 3, "selection.max_nsfw_level": 2, "monitor.interval_s": 1.0,
     "web.resource_panel": True, "civitai.remote_previews": False,
 }
-# Keys some code reads today (grep): the only ones the dialog may show.
-READ_BY_CODE = {"index.cache_dir", "index.exclude_folders", "index.recheck_s", "selection.max_loras",
-                "selection.max_nsfw_level", "ollama.enabled"}
+POSIX_ONLY = pytest.mark.skipif(os.name == "nt", reason="symlinks, modes and the umask as POSIX has them")
+
+
+def keys_read_by_code() -> set[str]:
+    """Setting keys that appear as a string in the pack's code outside settings.py (and tests)."""
+    import ast
+
+    pack = os.path.dirname(os.path.abspath(settings_mod.__file__))
+    found: set[str] = set()
+    for folder in ("nodes", "selector", "metadata", "monitor", "client"):
+        for dirpath, _dirs, names in os.walk(os.path.join(pack, folder)):
+            for name in names:
+                if name.endswith(".py"):
+                    with open(os.path.join(dirpath, name), encoding="utf-8") as f:
+                        tree = ast.parse(f.read())
+                    found |= {n.value for n in ast.walk(tree)
+                              if isinstance(n, ast.Constant) and n.value in CONTRACT_DEFAULTS}
+    return found
 
 
 def test_every_contract_key_is_accepted_and_served_with_its_default(tmp_path):
@@ -122,7 +137,9 @@ def test_the_schema_describes_every_key_in_the_contract_shape():
 
 def test_the_dialog_shows_only_keys_whose_code_works():
     shown = {k for k, e in settings_mod.schema().items() if e["in_dialog"]}
-    assert shown <= READ_BY_CODE
+    read = keys_read_by_code()
+    assert {"selection.max_loras", "index.recheck_s"} <= read  # the search finds the code's reads
+    assert shown <= read, f"shown in the dialog but read by no code: {sorted(shown - read)}"
     assert not {k for k in shown if k.startswith(("ollama.", "civitai.", "cache.", "monitor.", "web."))}
     assert {"selection.max_loras", "selection.max_nsfw_level", "index.recheck_s", "index.exclude_folders"} <= shown
 
@@ -150,6 +167,7 @@ def _user_dir(tmp_path):
     return user
 
 
+@POSIX_ONLY
 @pytest.mark.parametrize("key", ["index.cache_dir", "cache.dir"])
 def test_a_path_setting_over_the_route_stays_inside_the_user_directory(tmp_path, key):
     user = _user_dir(tmp_path)
@@ -216,6 +234,7 @@ def test_a_path_outside_the_user_directory_comes_only_from_the_environment(tmp_p
     assert s.path_setting("index.cache_dir", default_dir, environ={}) == inside
 
 
+@POSIX_ONLY
 def test_a_rewrite_keeps_the_file_mode(tmp_path):
     path = tmp_path / "s.json"
     path.write_text("{}")
@@ -227,6 +246,7 @@ def test_a_rewrite_keeps_the_file_mode(tmp_path):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
 
 
+@POSIX_ONLY
 def test_a_new_file_gets_the_umask_default(tmp_path):
     old = os.umask(0o022)
     try:
@@ -236,6 +256,7 @@ def test_a_new_file_gets_the_umask_default(tmp_path):
     assert stat.S_IMODE(os.stat(tmp_path / "new.json").st_mode) == 0o644
 
 
+@POSIX_ONLY
 def test_a_symlinked_settings_file_stays_a_link(tmp_path):
     real = tmp_path / "dotfiles" / "ip.json"
     real.parent.mkdir()
@@ -278,7 +299,7 @@ def test_stale_temp_files_of_our_own_are_cleaned_and_nothing_else(tmp_path):
     assert settings_mod.clean_stale_temp_files(str(tmp_path / "missing")) == []
 
 
-def test_a_killed_write_leaves_only_a_temp_file_that_the_next_start_cleans(tmp_path, monkeypatch):
+def test_a_write_interrupted_before_the_rename_keeps_the_old_file_and_no_temp_file(tmp_path, monkeypatch):
     user = _user_dir(tmp_path)
     s = Settings.in_user_dir(str(user))
     s.update({"selection.max_loras": 2})

@@ -103,3 +103,16 @@ def test_records_comfyui_cannot_load_are_recognised(tmp_path):
     assert inputs.unloadable_problem(garbage)
     pickle_file = record("p.ckpt", b"\x80\x04N.")
     assert inputs.unloadable_problem(pickle_file) is None, "ComfyUI loads pickles itself (weights only)"
+
+
+def test_a_finished_download_is_not_refused_on_a_stale_record(tmp_path):
+    from intelligent_pipeline.metadata.reader import ModelFile, build_record
+
+    path = tmp_path / "half.safetensors"
+    path.write_bytes((10_000).to_bytes(8, "little") + b'{"a": {"dtype": "F16", "sha')
+    st_ = path.stat()
+    stale = build_record(ModelFile("checkpoint", path.name, str(tmp_path), str(path), st_.st_size, st_.st_mtime_ns))
+    assert inputs.unloadable_problem(stale)
+    with open(path, "ab") as f:  # the rest of the download arrives before the index re-reads it
+        f.write(b"\0" * 10_000)
+    assert inputs.unloadable_problem(stale) is None

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import random
 import string
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -91,11 +90,10 @@ def test_planning_is_linear_in_the_prompt(shape, library, assert_linear):
                   small=12_000, large=96_000)
 
 
-def test_the_prompt_of_issue_5_plans_at_once(library):
-    started = time.perf_counter()
+def test_the_prompt_of_issue_5_plans(library):
+    # 22 s before the fix; the growth tests above are what keeps it linear
     plan = planner.build_plan({"prompt": "a cat <lora:" + " " * 700}, library)
-    assert time.perf_counter() - started < 2.0  # 22 s before the fix; the growth tests above are the real guard
-    assert plan["checkpoint"] is not None
+    assert plan["checkpoint"] is not None and plan["request"]["prompt_loras"] == []
 
 
 def test_a_100k_prompt_of_lora_tags_pins_each_known_lora_once_and_summarises_the_unknown(library):
@@ -126,6 +124,7 @@ def test_commas_left_by_removed_tags_collapse():
 def test_clean_prompt_drops_weights_tags_and_break():
     text = clean_prompt(r"(pink hair:1.2), [cat:0.5] BREAK embedding:bad_hands <lora:x:1> \(smile\)")
     assert words(text) == ["pink", "hair", "cat", "smile"]
+    assert words(clean_prompt("(version 2:2.0.1)")) == ["version", "2", "2", "0", "1"]  # not a weight
 
 
 @FUZZ
@@ -159,4 +158,3 @@ def test_tag_syntax_fragments(prompt):
             depth_open = i
         elif ch == ">":
             assert depth_open == -1, cleaned
-    assert "<" not in prompt or cleaned == cleaned.strip()
