@@ -14,19 +14,12 @@ import posixpath
 from typing import Any
 
 from ..metadata.records import ModelRecord
+from ..metadata.values import is_decimal
 from ..selector.planner import MAX_PROMPT_CHARS
 
 # Problems the index records (metadata/reader.py) that mean ComfyUI's loader would fail on the file.
 # A pickle is not one of them: ComfyUI loads those itself, with its weights-only unpickler.
 UNLOADABLE_PROBLEMS = ("unreadable header", "incomplete file")
-_DIGITS = frozenset("0123456789")
-
-
-def _is_decimal(text: str) -> bool:
-    """`-?digits(.digits)?` in ASCII: a strength as the pinned-LoRA input writes it."""
-    body = text[1:] if text.startswith("-") else text
-    whole, dot, frac = body.partition(".")
-    return bool(whole) and set(whole) <= _DIGITS and (not dot or (bool(frac) and set(frac) <= _DIGITS))
 
 
 def _split_list(text: str) -> list[str]:
@@ -42,7 +35,7 @@ def parse_lora_list(text: str | None, field: str) -> list[Any]:
             continue
         name, colon, weight = part.rpartition(":")
         weight = weight.strip()
-        if field == "loras" and colon and name.strip() and _is_decimal(weight):
+        if field == "loras" and colon and name.strip() and is_decimal(weight):
             strength = float(weight)
             if math.isfinite(strength):
                 out.append({"name": name.strip(), "strength": strength})

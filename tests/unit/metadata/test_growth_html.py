@@ -11,7 +11,7 @@ from typing import Callable
 
 import pytest
 
-from intelligent_pipeline.metadata.sidecars import plain_text
+from intelligent_pipeline.metadata.values import plain_text
 
 
 def repeat(prefix: str, unit: str, suffix: str = "") -> Callable[[int], str]:

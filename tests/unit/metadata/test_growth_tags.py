@@ -10,7 +10,7 @@ from typing import Callable
 
 import pytest
 
-from intelligent_pipeline.metadata.sidecars import _clean_tag, clean_tags, split_words
+from intelligent_pipeline.metadata.values import clean_tag, clean_tags, split_words
 
 
 def repeat(prefix: str, unit: str, suffix: str = "") -> Callable[[int], str]:
@@ -33,7 +33,7 @@ TAG_INPUTS = {
 
 @pytest.mark.parametrize("shape", sorted(TAG_INPUTS))
 def test_tag_cleaning_is_linear(assert_linear, shape: str) -> None:
-    assert_linear(_clean_tag, TAG_INPUTS[shape], f"_clean_tag {shape}")
+    assert_linear(clean_tag, TAG_INPUTS[shape], f"clean_tag {shape}")
 
 
 def test_clean_tags_and_split_words_are_linear(assert_linear) -> None:
