@@ -291,18 +291,11 @@ def lora_manager_facts(obj: Any) -> Facts:
 MAX_USAGE_TIPS_CHARS = 4096  # a handful of numbers; anything longer is not usage tips
 
 
-def usage_tips(value: Any) -> dict[str, Any]:
-    """Lora-Manager `usage_tips`: a JSON *string* (sometimes already an object). Anything that is
-    not an object of numbers in range gives no tips, never an exception."""
-    try:
-        return parse_usage_tips(value)
-    except ValueError:
-        return {}
-
-
 def parse_usage_tips(value: Any) -> dict[str, Any]:
-    """Like usage_tips, but a string that is not JSON (or too long or deep to be tips) raises
-    ValueError, so the reader can report the field as unreadable. Other types give no tips."""
+    """Lora-Manager `usage_tips`: a JSON *string* (sometimes already an object) of numbers in range.
+    A string that is not JSON (or too long or deep to be tips) raises ValueError, so the reader
+    reports the field as unreadable and keeps the rest; other types and out-of-range numbers give
+    no tips."""
     if isinstance(value, str):
         if not value.strip():
             return {}

@@ -184,3 +184,21 @@ def kit() -> Any:
     names = [n for n, v in globals().items() if n.isupper() or n in ("write_json", "bump_mtime",
                                                                       "write_sparse_safetensors")]
     return types.SimpleNamespace(**{n: globals()[n] for n in names})
+
+
+class FuzzFiles:
+    """A folder the property tests write their generated files into (one per run: hypothesis
+    does not mix with function-scoped fixtures such as tmp_path)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def write(self, name: str, data: bytes) -> str:
+        path = self.folder / name
+        path.write_bytes(data)
+        return str(path)
+
+
+@pytest.fixture(scope="session")
+def fuzz_files(tmp_path_factory: pytest.TempPathFactory) -> FuzzFiles:
+    return FuzzFiles(tmp_path_factory.mktemp("fuzz"))

@@ -1,14 +1,12 @@
 """Property-based tests of the header readers (issue 5): safetensors and GGUF, on arbitrary bytes and
 on structured headers with hostile values. Each returns its parsed header or raises HeaderError,
 never anything else. Derandomised and bounded, so `make test` stays short and repeatable; files are
-written to a module-level temporary folder (hypothesis does not mix with function-scoped fixtures).
+written to the session folder of the `fuzz_files` fixture (conftest.py).
 """
 from __future__ import annotations
 
 import json
-import os
 import struct
-import tempfile
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -22,35 +20,22 @@ FUZZ = settings(derandomize=True, max_examples=150, deadline=None, database=None
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 FUZZ_FILES = settings(FUZZ, max_examples=100)
 
-_TMP = tempfile.TemporaryDirectory(prefix="ip-fuzz-")  # removed when the run ends
-FOLDER = _TMP.name
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40)
 json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=5)
                            | st.dictionaries(st.text(max_size=12), inner, max_size=5), max_leaves=25)
 
 
-def _file(name: str, data: bytes) -> str:
-    path = os.path.join(FOLDER, name)
-    with open(path, "wb") as f:
-        f.write(data)
-    return path
-
-
-def _one_line(text: str) -> bool:
-    return "\n" not in text and "\r" not in text
-
-
 # --- headers -----------------------------------------------------------------------------------------
 
 @FUZZ_FILES
 @given(st.binary(max_size=300))
-def test_safetensors_reader_on_arbitrary_bytes(data: bytes) -> None:
-    path = _file("any.safetensors", data)
+def test_safetensors_reader_on_arbitrary_bytes(fuzz_files, data: bytes) -> None:
+    path = fuzz_files.write("any.safetensors", data)
     try:
         assert isinstance(read_header(path), SafetensorsHeader)
     except HeaderError as e:
-        assert _one_line(str(e))
+        assert len(str(e).splitlines()) <= 1
 
 
 @FUZZ
@@ -87,12 +72,12 @@ def test_header_parse_on_hostile_structured_headers(header: dict[str, Any]) -> N
 
 @FUZZ_FILES
 @given(st.binary(max_size=300))
-def test_gguf_reader_on_arbitrary_bytes(data: bytes) -> None:
+def test_gguf_reader_on_arbitrary_bytes(fuzz_files, data: bytes) -> None:
     for prefix in (b"", b"GGUF" + struct.pack("<I", 3)):
         try:
-            assert isinstance(read_gguf_metadata(_file("any.gguf", prefix + data)), dict)
+            assert isinstance(read_gguf_metadata(fuzz_files.write("any.gguf", prefix + data)), dict)
         except HeaderError as e:
-            assert _one_line(str(e))
+            assert len(str(e).splitlines()) <= 1
 
 
 gguf_values = st.one_of(
@@ -111,11 +96,11 @@ gguf_keys = st.one_of(st.text(max_size=20).map(lambda t: struct.pack("<Q", len(t
 
 @FUZZ_FILES
 @given(st.lists(st.tuples(gguf_keys, gguf_values), max_size=6), st.integers(0, 2**64 - 1))
-def test_gguf_reader_on_hostile_structured_headers(kvs: list[tuple[bytes, bytes]], n_kv: int) -> None:
+def test_gguf_reader_on_hostile_structured_headers(fuzz_files, kvs: list[tuple[bytes, bytes]], n_kv: int) -> None:
     body = b"".join(k + v for k, v in kvs)
     data = b"GGUF" + struct.pack("<IQQ", 3, 0, n_kv if n_kv % 2 else len(kvs)) + body
     try:
-        out = read_gguf_metadata(_file("structured.gguf", data))
+        out = read_gguf_metadata(fuzz_files.write("structured.gguf", data))
     except HeaderError:
         return
     assert all(isinstance(k, str) for k in out)

@@ -16,10 +16,10 @@ from intelligent_pipeline.metadata.sidecars import (
     civitai_info_facts,
     cm_info_facts,
     lora_manager_facts,
+    parse_usage_tips,
     read_sidecar,
     rgthree_facts,
     trainer_facts,
-    usage_tips,
 )
 
 
@@ -44,7 +44,10 @@ def _write(path: Path, obj: Any) -> str:
     12,
 ])
 def test_pathological_usage_tips_give_no_tips(value: Any) -> None:
-    tips = usage_tips(value)
+    try:
+        tips = parse_usage_tips(value)
+    except ValueError:  # the documented error: the reader reports the field and keeps the rest
+        return
     assert isinstance(tips, dict)
     assert all(isinstance(v, (int, float)) for v in tips.values())
 

@@ -11,12 +11,12 @@ import pytest
 from intelligent_pipeline.metadata import ExampleParams
 from intelligent_pipeline.metadata.sidecars import (
     civitai_version_facts,
+    parse_usage_tips,
     plain_text,
     read_sidecar,
     split_words,
     trainer_facts,
     training_tags,
-    usage_tips,
 )
 
 SHA = "AF7ED3E1FC3794BB2F7D7B1E3B5F2C0D9E8A7B6C5D4E3F2A1B0C9D8E7F6A5B4C"
@@ -137,12 +137,17 @@ def test_lora_manager_unknown_base_model_does_not_hide_civitai_one(tmp_path: Pat
 @pytest.mark.parametrize(("value", "expected"), [
     ('{"strength": 0.8}', {"strength": 0.8}),
     ({"strength_min": 1.0, "strength_max": 0.5}, {"strength_min": 1.0, "strength_max": 0.5}),
-    ("not json", {}),
+    ("not json", None),
     ("", {}),
     ('{"strength": "NaN", "clip_skip": 40}', {}),
 ])
-def test_usage_tips(value: Any, expected: dict) -> None:
-    assert usage_tips(value) == expected
+def test_usage_tips(value: Any, expected: dict | None) -> None:
+    """None: the string is not tips at all (ValueError, the field reported as unreadable)."""
+    if expected is None:
+        with pytest.raises(ValueError):
+            parse_usage_tips(value)
+    else:
+        assert parse_usage_tips(value) == expected
 
 
 def test_civitai_info_empty_object_means_not_on_civitai(tmp_path: Path) -> None:
