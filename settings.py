@@ -137,7 +137,8 @@ _NOT_YET = "Not used yet: kept so scripts and the client can set it before the f
 
 SCHEMA: dict[str, Setting] = {
     "ollama.enabled": Setting("choice", "auto", "Ollama", "Use Ollama",
-                              "auto: used when an Ollama server answers. " + _NOT_YET, options=("auto", True, False)),
+                              "true (or a request's use_ollama: on) adds a warning to the plan that Ollama analysis is not "
+                              "available yet; auto and false change nothing. " + _NOT_YET, options=("auto", True, False)),
     "ollama.host": Setting("url", "http://127.0.0.1:11434", "Ollama", "Ollama host", _NOT_YET),
     "ollama.model": Setting("string", "llama3.2", "Ollama", "Ollama model", _NOT_YET),
     "ollama.timeout_s": Setting("number", 20, "Ollama", "Ollama timeout (s)", _NOT_YET, min=0.1, max=600),

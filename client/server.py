@@ -30,6 +30,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class PortInUse(RuntimeError):
+    """Another program (often another ComfyUI) listens on the port: nothing was prepared or changed."""
+
+
+def port_is_free(port: int) -> bool:
+    """Whether nothing listens on 127.0.0.1:`port` (a bind succeeds)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def _link(target: str, link: str) -> None:
     if os.path.islink(link) and os.path.realpath(link) == os.path.realpath(target):
         return
@@ -57,6 +71,11 @@ class ComfyServer:
         return f"http://127.0.0.1:{self.port}"
 
     def _prepare(self) -> list[str]:
+        # before anything is linked or written: a server already running on this port may use this
+        # state folder, and relinking its models would change the library under it
+        if self.port and not port_is_free(self.port):
+            raise PortInUse(f"port {self.port} is already in use (another ComfyUI?); "
+                            f"{self.state_dir} was left as it was")
         base = os.path.abspath(self.state_dir)
         for sub in ("custom_nodes", "user/default", "temp", "output", "input"):
             os.makedirs(os.path.join(base, sub), exist_ok=True)

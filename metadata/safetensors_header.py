@@ -7,16 +7,13 @@ untrusted input: a truncated download, a renamed pickle or a crafted header must
 """
 from __future__ import annotations
 
-import gc
 import json
 import operator
 import os
 import struct
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any, Iterator
+from typing import Any
 
 from . import jsonio
 from .safe_open import NotRegularFile, describe, open_regular, printable
@@ -72,42 +69,11 @@ def read_header(path: str | os.PathLike[str]) -> SafetensorsHeader:
 
 
 def parse_header(raw: bytes) -> SafetensorsHeader:
-    """Validate and parse the JSON header bytes (without the 8-byte length prefix)."""
-    with _gc_paused():
-        return _parse_header(raw)
+    """Validate and parse the JSON header bytes (without the 8-byte length prefix).
 
-
-_gc_lock = threading.Lock()
-_gc_depth = 0
-_gc_was_enabled = True
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC while one header is parsed.
-
-    A LoRA header becomes thousands of short-lived dicts and lists at once; with the GC on,
-    they trigger collections that promote them and then traverse the whole heap, which cost
-    half of a cold scan. They form no cycles (plain JSON values, freed by refcount), so a
-    pause of a fraction of a millisecond loses nothing. The GC is switched back on only if it
-    was on, and nothing in the window calls user code.
+    The garbage collector is left alone: pausing it process-wide would pause it for all of
+    ComfyUI, and on a 20,000-file scan it saved nothing measurable (10.9 s vs 10.5 s).
     """
-    global _gc_depth, _gc_was_enabled
-    with _gc_lock:  # scans run in several threads: only the first pause and the last resume count
-        if _gc_depth == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_depth += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_depth -= 1
-            if _gc_depth == 0 and _gc_was_enabled:
-                gc.enable()
-
-
-def _parse_header(raw: bytes) -> SafetensorsHeader:
     obj = _loads(raw)
     if not isinstance(obj, dict):
         raise HeaderError(f"header is JSON {type(obj).__name__}, expected an object")

@@ -57,12 +57,35 @@ def number_problem(field: str, value: Any, lo: float, hi: float) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return f"{field} must be a number from {lo:g} to {hi:g}, got {type(value).__name__}"
-    if not math.isfinite(value):
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return f"{field} must be a number from {lo:g} to {hi:g}, got a {len(str(abs(value)))}-digit integer"
+    if not finite:
         return f"{field} must be a number from {lo:g} to {hi:g}, got {value}"
     if value < lo:
         return f"{field} {value:g} is smaller than the minimum of {lo:g}"
     if value > hi:
         return f"{field} {value:g} is bigger than the maximum of {hi:g}"
+    return None
+
+
+PIN_STRENGTH_MAX = 10.0  # as the plan route's `overrides.loras[].strength` (selector/planner.py)
+
+
+def pinned_loras_problem(field: str, text: Any) -> str | None:
+    """Why the pinned-LoRA text cannot be used: a `name:strength` whose strength is outside
+    -10..10 (the plan route's range), or a name that is a path."""
+    if text is None or not isinstance(text, str):
+        return None
+    for pin in parse_lora_list(text, "loras"):
+        name = pin["name"] if isinstance(pin, dict) else pin
+        problem = model_name_problem(field, name)
+        if problem:
+            return problem
+        if isinstance(pin, dict) and not -PIN_STRENGTH_MAX <= pin["strength"] <= PIN_STRENGTH_MAX:
+            return (f"{field}: the strength {pin['strength']:g} of {name!r} is outside "
+                    f"{-PIN_STRENGTH_MAX:g} to {PIN_STRENGTH_MAX:g}")
     return None
 
 

@@ -12,10 +12,12 @@ import node_helpers
 from ..selector import planner
 from .comfy_api import CATEGORY, LORA_STACK_TYPE, PLAN_TYPE, io
 from .common import library_fingerprint, model_architecture, new_plan, own_plan, publish
-from .inputs import parse_lora_list, prompt_problem
+from .inputs import first_problem, number_problem, parse_lora_list, pinned_loras_problem, prompt_problem
 from .runtime import get_runtime
 
 log = logging.getLogger(__name__)
+
+STRENGTH_SCALE_MIN, STRENGTH_SCALE_MAX = 0.0, 2.0
 
 
 def apply_loras(model: Any, clip: Any, loras: list[dict]) -> tuple[Any, Any]:
@@ -54,7 +56,7 @@ class IntelligentAutoLoraStack(io.ComfyNode):
                                 tooltip="Used only when no plan is connected."),
                 io.Int.Input("max_loras", default=-1, min=-1, max=10,
                              tooltip="-1: the setting selection.max_loras; 0: none."),
-                io.Float.Input("strength_scale", default=1.0, min=0.0, max=2.0, step=0.05,
+                io.Float.Input("strength_scale", default=1.0, min=STRENGTH_SCALE_MIN, max=STRENGTH_SCALE_MAX, step=0.05,
                                tooltip="Multiplies every chosen strength."),
                 io.String.Input("pinned_loras", multiline=True, default="",
                                 tooltip="Always use these (comma or line separated; name:0.7 sets a strength)."),
@@ -74,9 +76,13 @@ class IntelligentAutoLoraStack(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, prompt: str | None = None) -> bool | str:
-        # only the prompt is named, so ComfyUI keeps its own checks on the other inputs
-        problem = prompt_problem("prompt", prompt)
+    def validate_inputs(cls, prompt: str | None = None, strength_scale: float | None = 1.0,
+                        pinned_loras: str | None = "") -> bool | str:
+        # ComfyUI skips its own range check on a named input (and NaN passes it), so the range of
+        # strength_scale is checked here; max_loras is not named and keeps ComfyUI's check.
+        problem = first_problem(prompt_problem("prompt", prompt),
+                                number_problem("strength_scale", strength_scale, STRENGTH_SCALE_MIN, STRENGTH_SCALE_MAX),
+                                pinned_loras_problem("pinned_loras", pinned_loras))
         return f"Auto LoRA Stack: {problem}" if problem else True
 
     @classmethod
@@ -86,6 +92,10 @@ class IntelligentAutoLoraStack(io.ComfyNode):
     @classmethod
     def execute(cls, model: Any, clip: Any, max_loras: int, strength_scale: float, pinned_loras: str,
                 banned_loras: str, plan: dict | None = None, prompt: str | None = None) -> io.NodeOutput:
+        problem = first_problem(number_problem("strength_scale", strength_scale, STRENGTH_SCALE_MIN, STRENGTH_SCALE_MAX),
+                                pinned_loras_problem("pinned_loras", pinned_loras))
+        if problem:  # a linked input is only known now
+            raise ValueError(f"Auto LoRA Stack: {problem}")
         rt = get_runtime()
         plan = own_plan(plan)
         if plan is None:

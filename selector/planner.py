@@ -860,8 +860,15 @@ def _pick_triggers(r: ModelRecord, query: Query) -> list[str]:
     return wanted[:3]
 
 
+def prompt_escape(text: str) -> str:
+    """A trigger word as prompt text: ComfyUI reads `(x)` as a weight, so a literal bracket (the
+    Danbooru tag `star_(sky)`) is written `star_\\(sky\\)`; the index stores words unescaped."""
+    return text.replace("(", "\\(").replace(")", "\\)")  # ComfyUI escapes only brackets (sd1_clip.py)
+
+
 def _inject_triggers(positive: str, loras: list[dict[str, Any]]) -> tuple[str, list[str]]:
-    """Append each trigger word once, skipping those the prompt already has (case-insensitive)."""
+    """Append each trigger word once (escaped as prompt text), skipping those the prompt already
+    has (case-insensitive); returns the prompt and the words added, unescaped."""
     toks = words(positive)
     present_set = set(toks)
     present_text = pad(toks)
@@ -878,7 +885,8 @@ def _inject_triggers(positive: str, loras: list[dict[str, Any]]) -> tuple[str, l
             present_set.update(tw)
             present_text += " ".join(tw) + " "
     if added:
-        positive = (positive.rstrip().rstrip(",") + ", " if positive.strip() else "") + ", ".join(added)
+        positive = (positive.rstrip().rstrip(",") + ", " if positive.strip() else "") + \
+            ", ".join(map(prompt_escape, added))
     return positive, added
 
 

@@ -170,16 +170,41 @@ def _flags(node: ast.expr | None) -> int:
     return 0
 
 
-def pack_patterns() -> list[tuple[str, int, str, int, bool]]:
-    """(file, line, pattern, flags, anchored) of every regex literal in the pack's own code."""
+def _pack_trees() -> list[tuple[str, ast.Module]]:
     files = [os.path.join(PACK_DIR, f) for f in PACK_FILES]
     for folder in PACK_FOLDERS:
         for dirpath, _dirs, names in os.walk(os.path.join(PACK_DIR, folder)):
             files += [os.path.join(dirpath, n) for n in names if n.endswith(".py")]
-    out = []
+    trees = []
     for path in sorted(files):
         with open(path, encoding="utf-8") as f:
-            tree = ast.parse(f.read(), path)
+            trees.append((os.path.relpath(path, PACK_DIR), ast.parse(f.read(), path)))
+    return trees
+
+
+def unchecked_regex_uses() -> list[str]:
+    """Uses of `re` that pack_patterns cannot read: a pattern that is not a literal, `re` under
+    another name, `from re import ...`. Each would hide a pattern from the check."""
+    out = []
+    for rel, tree in _pack_trees():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                out += [f"{rel}:{node.lineno}: import re as {a.asname}" for a in node.names
+                        if a.name == "re" and a.asname not in (None, "re")]
+            elif isinstance(node, ast.ImportFrom) and node.module == "re":
+                out.append(f"{rel}:{node.lineno}: from re import ...")
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                  and isinstance(node.func.value, ast.Name) and node.func.value.id == "re"
+                  and node.func.attr in RE_FUNCTIONS
+                  and not (node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str))):
+                out.append(f"{rel}:{node.lineno}: re.{node.func.attr} with a pattern that is not a string literal")
+    return out
+
+
+def pack_patterns() -> list[tuple[str, int, str, int, bool]]:
+    """(file, line, pattern, flags, anchored) of every regex literal in the pack's own code."""
+    out = []
+    for rel, tree in _pack_trees():
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                     and isinstance(node.func.value, ast.Name) and node.func.value.id == "re"
@@ -192,7 +217,7 @@ def pack_patterns() -> list[tuple[str, int, str, int, bool]]:
             if flag_arg is None:
                 index = 1 if node.func.attr == "compile" else {"sub": 3, "subn": 3, "split": 3}.get(node.func.attr, 2)
                 flag_arg = node.args[index] if len(node.args) > index else None
-            out.append((os.path.relpath(path, PACK_DIR), node.lineno, pat.value, _flags(flag_arg),
+            out.append((rel, node.lineno, pat.value, _flags(flag_arg),
                         node.func.attr in ("match", "fullmatch")))
     return out
 
@@ -237,3 +262,19 @@ def test_every_regex_of_the_pack_is_safe():
     bad = [f"{path}:{line} {pattern!r}: {'; '.join(found)}"
            for path, line, pattern, flags, anchored in patterns if (found := problems(pattern, flags, anchored))]
     assert not bad, "\n".join(bad)
+
+
+def test_no_regex_of_the_pack_escapes_the_check():
+    """Every pattern is a literal passed to `re.<function>`, so the check above sees all of them."""
+    assert not unchecked_regex_uses(), "\n".join(unchecked_regex_uses())
+
+
+def test_the_escape_finder_sees_aliases_and_computed_patterns(tmp_path, monkeypatch):
+    code = "import re as regex\nfrom re import compile\nimport re\nP = 'a+'\nre.compile(P)\nre.search('ok', 'x')\n"
+    (tmp_path / "mod.py").write_text(code, encoding="utf-8")
+    monkeypatch.setitem(globals(), "PACK_DIR", str(tmp_path))
+    monkeypatch.setitem(globals(), "PACK_FILES", ["mod.py"])
+    monkeypatch.setitem(globals(), "PACK_FOLDERS", [])
+    found = unchecked_regex_uses()
+    assert [f.split(": ", 1)[1] for f in found] == [
+        "import re as regex", "from re import ...", "re.compile with a pattern that is not a string literal"]

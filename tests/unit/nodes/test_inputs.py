@@ -63,7 +63,7 @@ def test_prompt_length_check_uses_the_one_cap():
 
 @pytest.mark.parametrize("value,ok", [
     (0, True), (8192, True), (8193, False), (-1, False), (1_000_000, False), (float("nan"), False),
-    (float("inf"), False), (None, True), (True, False), ("8", False),
+    (float("inf"), False), (None, True), (True, False), ("8", False), (10**400, False), (-(10**400), False),
 ])
 def test_number_check_keeps_comfyuis_range_and_refuses_what_is_not_finite(value, ok):
     problem = inputs.number_problem("width", value, 0, 8192)
@@ -116,3 +116,15 @@ def test_a_finished_download_is_not_refused_on_a_stale_record(tmp_path):
     with open(path, "ab") as f:  # the rest of the download arrives before the index re-reads it
         f.write(b"\0" * 10_000)
     assert inputs.unloadable_problem(stale) is None
+
+
+@pytest.mark.parametrize("text,field_ok", [
+    ("", True), ("a.safetensors, b:0.7", True), ("x:-10", True), ("x:10.0", True), ("x:99999", False),
+    ("x:-10.5", False), ("../../etc/passwd:0.5", False), ("C:\\x.safetensors", False), ("name:with:colons", True),
+])
+def test_pinned_lora_text_is_checked_like_the_plan_route(text, field_ok):
+    """A pinned strength has the plan route's range (-10..10), and a pinned name is a name."""
+    problem = inputs.pinned_loras_problem("pinned_loras", text)
+    assert (problem is None) == field_ok, problem
+    if problem:
+        assert problem.startswith("pinned_loras")

@@ -369,3 +369,14 @@ def test_the_requests_max_loras_beats_the_callers_default(library):
     request = planner.parse_request({"prompt": "anime girl with pink hair"})
     assert planner.build_plan(request, library, max_loras=0)["loras"] == []
     assert planner.build_plan(request, library, max_loras=5)["loras"]
+
+
+def test_a_trigger_word_with_brackets_is_written_escaped_into_the_prompt(library, make_record):
+    """`star_(sky)` is a Danbooru tag, not a weight: ComfyUI reads `(sky)` as emphasis unless it is
+    written `\\(sky\\)` (comfy/sd1_clip.py, escape_important). The plan lists the word as it is."""
+    library = [*library, make_record("style/starsky.safetensors", "lora", architecture="sd1", base_model="SD 1.5",
+                                     tags=("star sky", "night sky", "starry sky"), trigger_words=("star_(sky)",))]
+    plan = plan_for(library, "anime girl at night under a starry sky")
+    assert lora_names(plan) == ["style/starsky.safetensors"]
+    assert plan["loras"][0]["trigger_words"] == ["star_(sky)"]
+    assert plan["prompt"]["positive"].endswith(", star_\\(sky\\)")
