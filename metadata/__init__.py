@@ -10,6 +10,7 @@ from .index import ModelIndex, ScanResult
 from .paths import ModelPaths, StaticModelPaths
 from .records import ARCHITECTURES, FOLDER_KINDS, ExampleParams, ModelRecord
 from .safetensors_header import HeaderError, SafetensorsHeader, read_header
+from .store import IndexStore
 
 __all__ = [
     "ARCHITECTURES",
@@ -17,6 +18,7 @@ __all__ = [
     "ExampleParams",
     "FOLDER_KINDS",
     "HeaderError",
+    "IndexStore",
     "ModelIndex",
     "ModelPaths",
     "ModelRecord",

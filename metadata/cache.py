@@ -1,107 +1,161 @@
-"""The index's persistent cache: records plus the fingerprints that say when to re-read them.
+"""Records as JSON, for the index store (metadata/store.py): encoded and decoded by following
+`dataclasses.fields(ModelRecord)` and the fields' type hints, so a field added to the record is
+stored and read back without a change here.
 
-A restart on a 50k-file library should cost one stat walk, not 50k header reads. The cache is
-one JSON file (orjson when available), written atomically (temporary file + os.replace) and
-only after a scan that changed something. A corrupt or foreign cache is ignored with one log
-line: it is only ever a shortcut, never the source of truth.
+Decoding is strict about the shape of what it rebuilds (a tuple field gets a tuple, a nested
+record its dataclass, a float a float) and tolerant about fields: unknown ones are dropped,
+missing ones take their defaults. Anything else is a ValueError/TypeError for the caller, who
+treats the row as absent (it is re-read from the file).
 """
 from __future__ import annotations
 
 import dataclasses
-import logging
-from typing import Any, Iterable, Mapping
+import types
+import typing
+from typing import Any, Callable, Mapping
 
 from . import jsonio
-from .atomic import atomic_write_bytes
-from .reader import Fingerprint
-from .records import FOLDER_KINDS, ExampleParams, ModelRecord
-from .safe_open import describe, printable, read_regular
+from .records import FOLDER_KINDS, ModelRecord
 
-log = logging.getLogger(__name__)
-
-# Bump when what the reader extracts changes, so old caches are re-read instead of trusted.
-CACHE_VERSION = 1
-CACHE_FORMAT = "intelligent-pipeline/model-index"
-MAX_CACHE_BYTES = 1024 * 1024 * 1024  # ~20 KB a record at most: room for 50k models, and a bound
-
-Entry = tuple[Fingerprint, ModelRecord]
 Key = tuple[str, str]  # (kind, name)
 
-_RECORD_FIELDS = {f.name for f in dataclasses.fields(ModelRecord)}
-_EXAMPLE_FIELDS = {f.name for f in dataclasses.fields(ExampleParams)}
+_Convert = Callable[[Any], Any]
 
 
-def load_cache(path: str) -> dict[Key, Entry] | None:
-    """The cached entries, or None when there is no usable cache (missing, corrupt, old)."""
-    try:
-        raw = read_regular(path, MAX_CACHE_BYTES)
-    except FileNotFoundError:
-        return None
-    except OSError as e:  # also a cache path that is a FIFO or device, or a file over the limit
-        log.warning("cannot read index cache %r: %s; rebuilding it", path, describe(e))
-        return None
-    try:
-        doc = jsonio.loads(raw)
-        if not isinstance(doc, dict) or doc.get("format") != CACHE_FORMAT:
-            raise ValueError("not an index cache")
-        if doc.get("version") != CACHE_VERSION:
-            log.info("index cache %r is version %r, expected %d; rebuilding it", path, doc.get("version"), CACHE_VERSION)
+def _array(v: Any) -> list[Any] | tuple[Any, ...]:
+    """A JSON array (None: an empty one); TypeError for anything else (a string is not a tuple)."""
+    if v is None:
+        return ()
+    if not isinstance(v, (list, tuple)):
+        raise TypeError(f"expected an array, got {type(v).__name__}")
+    return v
+
+
+def _tuple_of(convert: _Convert | None) -> _Convert:
+    if convert is None:
+        return lambda v: tuple(_array(v))
+    return lambda v: tuple(convert(x) for x in _array(v))
+
+
+def _fixed_tuple(converts: list[_Convert | None]) -> _Convert:
+    def convert(v: Any) -> tuple[Any, ...]:
+        items = tuple(_array(v))
+        if len(items) != len(converts):
+            raise ValueError(f"expected {len(converts)} items, got {len(items)}")
+        return tuple(x if c is None else c(x) for x, c in zip(items, converts, strict=True))
+    return convert
+
+
+def _optional(convert: _Convert) -> _Convert:
+    return lambda v: None if v is None else convert(v)
+
+
+def _converter(hint: Any) -> _Convert | None:
+    """How to rebuild a value of type `hint` from JSON; None when the JSON value is already it."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union or origin is types.UnionType:
+        options = [a for a in args if a is not type(None)]
+        if len(options) != 1:
             return None
-        entries: dict[Key, Entry] = {}
-        for item in doc["entries"]:
-            record = record_from_dict(item["record"])
-            entries[(record.kind, record.name)] = (fingerprint_from_json(item["fingerprint"]), record)
-        return entries
-    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
-        log.warning("index cache %r is corrupt (%s); ignoring it and rebuilding", path, printable(str(e), 200))
-        return None
+        inner = _converter(options[0])
+        return None if inner is None else _optional(inner)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return _tuple_of(_converter(args[0]))
+        return _fixed_tuple([_converter(a) for a in args])
+    if origin is list:
+        item = _converter(args[0]) if args else None
+        return (lambda v: list(_array(v))) if item is None else (lambda v: [item(x) for x in _array(v)])
+    if origin is dict or hint is dict:
+        return lambda v: dict(v or {})
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _dataclass_decoder(hint)
+    if hint is float:
+        return float
+    return None
 
 
-def save_cache(path: str, entries: Iterable[tuple[Fingerprint, ModelRecord]]) -> bool:
-    """Write the cache atomically; False (and one log line) if it could not be written."""
-    items = [{"fingerprint": list(fp), "record": rec.to_dict()} for fp, rec in entries]
-    try:
-        data = _dumps({"format": CACHE_FORMAT, "version": CACHE_VERSION, "entries": items})
-        atomic_write_bytes(path, data)
-    except OSError as e:
-        log.warning("cannot write index cache %r: %s", path, describe(e))
-        return False
-    return True
+def _dataclass_decoder(cls: type) -> Callable[[Mapping[str, Any]], Any]:
+    """A function building `cls` from a JSON object. A dataclass whose __init__ only assigns its
+    fields (no __post_init__) is filled in directly: 50k records load several times faster."""
+    hints = typing.get_type_hints(cls)
+    fields = dataclasses.fields(cls)
+    converters = {f.name: _converter(hints[f.name]) for f in fields}
+    defaults = {f.name: f.default for f in fields if f.default is not dataclasses.MISSING}
+    factories = {f.name: f.default_factory for f in fields if f.default_factory is not dataclasses.MISSING}
+    required = {f.name for f in fields} - set(defaults) - set(factories)
+    direct = not hasattr(cls, "__post_init__") and not hasattr(cls, "__slots__")
+
+    def decode(d: Mapping[str, Any]) -> Any:
+        if not isinstance(d, dict):
+            raise TypeError(f"expected an object for {cls.__name__}, got {type(d).__name__}")
+        kw = {}
+        for name, value in d.items():
+            if name in converters:
+                convert = converters[name]
+                kw[name] = value if convert is None else convert(value)
+        if not direct or not required <= kw.keys():
+            return cls(**kw)  # (raises TypeError for a missing required field)
+        obj: Any = object.__new__(cls)
+        values = obj.__dict__
+        values.update(defaults)
+        for name, factory in factories.items():
+            if name not in kw:
+                values[name] = factory()
+        values.update(kw)
+        return obj
+    return decode
 
 
-def _dumps(doc: dict[str, Any]) -> bytes:
-    """Serialise; entries that cannot be (file names that are not valid UTF-8) are left out:
-    they are simply re-read on the next start."""
-    try:
-        return jsonio.dumps(doc)
-    except (TypeError, ValueError, UnicodeEncodeError):
-        good = []
-        for item in doc["entries"]:
-            try:
-                jsonio.dumps(item)
-                good.append(item)
-            except (TypeError, ValueError, UnicodeEncodeError):
-                continue
-        return jsonio.dumps({**doc, "entries": good})
-
-
-def fingerprint_from_json(value: Any) -> Fingerprint:
-    path, size, mtime_ns, sidecars, preview = value
-    return (str(path), int(size), int(mtime_ns), tuple((str(s), str(n), int(m)) for s, n, m in sidecars),
-            None if preview is None else str(preview))
+_decode_record = _dataclass_decoder(ModelRecord)
 
 
 def record_from_dict(d: Mapping[str, Any]) -> ModelRecord:
-    """Inverse of ModelRecord.to_dict; tolerates fields added or removed since it was written."""
-    kw = {k: v for k, v in d.items() if k in _RECORD_FIELDS}
-    if kw.get("kind") not in FOLDER_KINDS or not isinstance(kw.get("name"), str):
-        raise ValueError(f"bad record kind/name: {kw.get('kind')!r} {kw.get('name')!r}")
-    for key in ("tags", "trigger_words", "sources", "problems"):
-        kw[key] = tuple(kw.get(key) or ())
-    kw["examples"] = tuple(ExampleParams(**{k: v for k, v in e.items() if k in _EXAMPLE_FIELDS})
-                           for e in kw.get("examples") or ())
-    if kw.get("strength_range") is not None:
-        lo, hi = kw["strength_range"]
-        kw["strength_range"] = (float(lo), float(hi))
-    kw["extra"] = dict(kw.get("extra") or {})
-    return ModelRecord(**kw)
+    """Inverse of record_to_dict (and of ModelRecord.to_dict); tolerates fields added or removed
+    since it was written. Raises ValueError/TypeError for what is not a record."""
+    if not isinstance(d, dict) or d.get("kind") not in FOLDER_KINDS or not isinstance(d.get("name"), str):
+        kind, name = (d.get("kind"), d.get("name")) if isinstance(d, dict) else (None, None)
+        raise ValueError(f"bad record kind/name: {kind!r} {name!r}")
+    return typing.cast(ModelRecord, _decode_record(d))
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready copy: dataclasses as objects, tuples as lists (what dataclasses.asdict gives,
+    without its deep copy of every leaf)."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    return value
+
+
+_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(ModelRecord))
+
+
+def record_to_dict(record: ModelRecord) -> dict[str, Any]:
+    """Every field of the record, JSON-ready (the same object ModelRecord.to_dict gives)."""
+    return {name: _plain(getattr(record, name)) for name in _RECORD_FIELDS}
+
+
+def record_to_json(record: ModelRecord) -> bytes:
+    """The record as compact UTF-8 JSON (record_to_dict's object); raises TypeError/ValueError/
+    UnicodeEncodeError for one that JSON cannot hold (a file name that is not valid UTF-8)."""
+    if jsonio.orjson is not None:  # serialises dataclasses itself, as record_to_dict would, 4x faster
+        return jsonio.orjson.dumps(record)
+    return jsonio.dumps(record_to_dict(record))
+
+
+def record_from_json(data: bytes | str) -> ModelRecord:
+    """Inverse of record_to_json; raises ValueError/TypeError (or RecursionError) on bad input."""
+    return record_from_dict(jsonio.loads(data))
+
+
+def freeze(value: Any) -> Any:
+    """JSON arrays back as tuples, all the way down (fingerprints compare as tuples)."""
+    if isinstance(value, list):
+        return tuple(freeze(v) for v in value)
+    return value

@@ -1,14 +1,17 @@
 """The model index: every model file ComfyUI can load, with what is known about it.
 
 Built for big libraries (50k files, network drives): a rescan is a stat walk that opens no
-file; only files whose (size, mtime) or sidecars changed are read again, and a persistent cache
-makes a restart a rescan too. Scans may run on a worker thread while the server reads: readers
-see an immutable snapshot that a scan swaps in whole.
+file; only files whose (size, mtime) or sidecars changed are read again, and a transactional
+store (metadata/store.py: SQLite) makes a restart a rescan too: a scan writes only the rows that
+changed. Scans may run on a worker thread while the server reads: readers see an immutable
+in-memory snapshot that a scan swaps in whole, and never touch the store (except `search`, which
+is the store's full-text index).
 """
 from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import stat
 import threading
 import time
@@ -17,17 +20,19 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
 from . import base_models
-from .cache import Key, load_cache, save_cache
+from .cache import Key
 from .events import PROGRESS_EVENT, EventSink
 from .paths import ModelPaths
 from .reader import MODEL_EXTENSIONS, Fingerprint, ModelFile, build_record
 from .records import FOLDER_KINDS, ModelRecord
 from .safe_open import describe, irregular_kind, printable
 from .sidecars import PREVIEW_SUFFIXES, SIDECARS
+from .store import IndexStore, is_corruption
 
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.5
+MAX_FIND_TERMS = 16  # words of a `find` query that are used (nobody filters a list by more)
 _READ_WORKERS = 4  # header reads are I/O-bound: overlap them on slow disks and network shares
 _POOL_THRESHOLD = 32
 
@@ -107,10 +112,11 @@ class ModelIndex:
     """Index of the model folders `paths` names, kind by kind (see records.FOLDER_KINDS).
 
     `exclude_folders`: folder names (skipped at any depth), absolute paths, or paths relative
-    to a root ("old/unused"). `cache_path`: a JSON file that makes restarts cheap (loaded now,
-    written after scans that changed something). `clock`: seconds, for `recheck_if_due`,
-    progress throttling and ScanResult.seconds. `events`: receives "intelligent.progress".
-    Nothing is scanned until `scan()` or `recheck_if_due()` is called.
+    to a root ("old/unused"). `cache_path`: the SQLite store that makes restarts cheap (loaded
+    now unless `load_cache_now` is false; each scan writes the rows that changed); without one the
+    store lives in memory (search still works, nothing survives the object). `clock`: seconds, for
+    `recheck_if_due`, progress throttling and ScanResult.seconds. `events`: receives
+    "intelligent.progress". Nothing is scanned until `scan()` or `recheck_if_due()` is called.
     """
 
     def __init__(self, paths: ModelPaths, *, exclude_folders: Sequence[str] = (), cache_path: str | None = None,
@@ -128,15 +134,28 @@ class ModelIndex:
         self._last_event_at: float | None = None
         self._shadowed: set[str] = set()
         self._skipped: set[str] = set()
-        self._cache_dirty = cache_path is not None
+        self._store: IndexStore | None = None
+        self._store_loaded = False  # its rows were taken as the snapshot (or there was nothing to take)
+        self._store_synced = False  # it holds exactly the snapshot; when not, the next write compares all rows
+        self._store_error: str | None = None  # the last problem logged, so a lasting one is logged once
+        self._store_damage: str | None = None  # corruption a search met: the next scan rebuilds the store
         if load_cache_now:
             self.load_cache()
 
     def load_cache(self) -> None:
-        """Load the cache file, if any (inside ComfyUI this runs in the background scan thread:
-        a big library's cache takes seconds to read, which must not hold up ComfyUI's start)."""
-        if self._cache_path is not None:
-            self._load_cache(self._cache_path)
+        """Open the store and take its records as the snapshot (inside ComfyUI this runs in the
+        background scan thread: opening a big library's store must not hold up ComfyUI's start).
+        A store that cannot be opened costs one log line; the index then works without it."""
+        with self._scan_lock:
+            self._load_store()
+
+    def close(self) -> None:
+        """Close the store's connections (a later scan or search opens them again)."""
+        with self._scan_lock:
+            store, self._store = self._store, None
+            self._store_loaded = False
+            if store is not None:
+                store.close()
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -165,16 +184,39 @@ class ModelIndex:
         """Records of folder kind `type` whose name, title, tags or trigger words contain every
         word of `q` (case-insensitive), and whose base model is `base_model` or of its family
         ("SDXL" finds "SDXL 1.0" and "SDXL Lightning", not "Pony"). Raises ValueError for an
-        unknown type."""
+        unknown type. `q` is untrusted (a URL parameter): its distinct words are used, at most
+        MAX_FIND_TERMS of them, longest first, so a query costs at most that many substring tests
+        per record however it was written."""
         state = self._snapshot()
         if type:
             _check_kind(type)
         candidates: Sequence[ModelRecord] = state.by_kind.get(type, ()) if type else state.ordered
-        terms = q.lower().split() if q else []
+        terms = sorted(set(q.lower().split()), key=lambda t: (-len(t), t))[:MAX_FIND_TERMS] if q else []
         match_base = _base_model_matcher(base_model) if base_model and base_model.strip() else None
         return [r for r in candidates
                 if all(t in state.haystacks[(r.kind, r.name)] for t in terms)
                 and (match_base is None or match_base(r.base_model))]
+
+    def search(self, text: str, kind: str | None = None, architecture: str | None = None,
+               family: str | None = None, limit: int = 50) -> list[tuple[str, str, float]]:
+        """(kind, name, score) of the models best matching the words of `text`, best first, from
+        the store's full-text index (bm25, title weighted highest; see IndexStore.search), filtered
+        by kind, architecture and family. It reflects the last scan's write, so a caller resolves
+        names with get(). [] when no scan has written the store or it cannot be read. Raises
+        ValueError for an unknown kind."""
+        if kind is not None:
+            _check_kind(kind)
+        store = self._store
+        if store is None:
+            return []
+        try:
+            return store.search(text, kind=kind, architecture=architecture, family=family, limit=limit)
+        except sqlite3.Error as e:
+            if is_corruption(e):
+                self._store_damage = f"corrupt: {printable(str(e), 200)}"
+                self._store_synced = False  # so that the next scan writes, after rebuilding it
+            self._store_problem(f"cannot search the index store {store.path!r}: {printable(str(e), 200)}")
+            return []
 
     def _snapshot(self) -> _State:
         with self._lock:
@@ -213,6 +255,8 @@ class ModelIndex:
 
     def _scan(self, force: bool) -> ScanResult:
         started = self._clock()
+        if not self._store_loaded:
+            self._load_store()  # the stored snapshot first: unchanged files are not read again
         old = self._snapshot()
         found = self._walk()
         stale = [f for key, f in found.items() if force or old.fingerprints.get(key) != f.fingerprint]
@@ -221,18 +265,23 @@ class ModelIndex:
         records: dict[Key, ModelRecord] = {}
         fingerprints: dict[Key, Fingerprint] = {}
         modified = 0
+        to_write: list[Key] = []  # rows the store must (re)write: added or modified
         for key, f in found.items():
             fingerprints[key] = f.fingerprint
             if key in fresh:
                 records[key] = fresh[key]
                 before = old.records.get(key)
-                if before is not None and (old.fingerprints.get(key) != f.fingerprint or before != fresh[key]
-                                           or before.extra != fresh[key].extra):
+                if before is None:
+                    to_write.append(key)
+                elif (old.fingerprints.get(key) != f.fingerprint or before != fresh[key]
+                      or before.extra != fresh[key].extra):
                     modified += 1
+                    to_write.append(key)
             else:
                 records[key] = old.records[key]
         added = sum(1 for key in found if key not in old.records)
-        removed = sum(1 for key in old.records if key not in found)
+        gone = [key for key in old.records if key not in found]
+        removed = len(gone)
         changed = added + removed + modified
 
         state = old
@@ -240,9 +289,8 @@ class ModelIndex:
             state = _State.build(records, fingerprints, old.generation + (1 if changed else 0))
             with self._lock:
                 self._state = state
-        if self._cache_path is not None and (changed or self._cache_dirty):
-            entries = ((state.fingerprints[k], state.records[k]) for k in state.records)
-            self._cache_dirty = not save_cache(self._cache_path, entries)
+        if to_write or gone or not self._store_synced:
+            self._write_store(state, to_write, gone)
         self._last_scan_at = self._clock()
         seconds = self._last_scan_at - started
         counts = {kind: len(state.by_kind.get(kind, ())) for kind in FOLDER_KINDS}
@@ -361,18 +409,93 @@ class ModelIndex:
                         found[key] = model
             stack.extend(reversed(subfolders))
 
-    # --- cache --------------------------------------------------------------------------------
+    # --- store --------------------------------------------------------------------------------
 
-    def _load_cache(self, path: str) -> None:
-        entries = load_cache(path)
-        if entries is None:
+    def _open_store(self) -> IndexStore | None:
+        """The store, opened (and created, migrated, or set aside and rebuilt) on first use; None,
+        logged once, while its location cannot be used (tried again at the next scan)."""
+        if self._store is not None:
+            return self._store
+        store = IndexStore(self._cache_path or ":memory:")
+        try:
+            store.open()
+        except (OSError, sqlite3.Error) as e:
+            reason = describe(e) if isinstance(e, OSError) else printable(str(e), 200)
+            self._store_problem(f"cannot open the index store {store.path!r}: {reason}; the index works "
+                                "without it (a restart reads every file again)")
+            store.close()
+            return None
+        self._store = store
+        self._store_synced = False  # what it holds is compared with the snapshot before the next write
+        return store
+
+    def _load_store(self) -> None:
+        """Take the store's rows as the snapshot (called with the scan lock held)."""
+        store = self._open_store()
+        if store is None:
+            return
+        self._store_loaded = True
+        if store.in_memory:
+            return
+        if self._snapshot().generation:  # scanned while the store could not be opened: the scan is newer
+            self._store_synced = False  # what differs is written at the next scan
+            return
+        try:
+            entries = store.load()
+        except sqlite3.Error as e:
+            self._store_failed(store, e, "read")
             return
         records = {key: record for key, (_, record) in entries.items()}
         fingerprints = {key: fp for key, (fp, _) in entries.items()}
         with self._lock:
             self._state = _State.build(records, fingerprints, 1 if records else 0)
-        self._cache_dirty = False
-        log.info("model index: %d models loaded from %r", len(records), path)
+        self._store_synced = True
+        if records:
+            log.info("model index: %d models loaded from %r", len(records), store.path)
+
+    def _write_store(self, state: _State, to_write: list[Key], gone: list[Key]) -> None:
+        """Write the rows that changed (or, when the store may differ from the snapshot, every row
+        that differs) to the store."""
+        store = self._open_store()
+        if store is None:
+            return
+        try:
+            damage, self._store_damage = self._store_damage, None
+            if damage is not None:
+                store.rebuild(damage)
+                self._store_synced = False
+            if self._store_synced:
+                upserts = [(state.fingerprints[k], state.records[k]) for k in to_write]
+            else:
+                upserts, gone = store.diff({k: (state.fingerprints[k], r) for k, r in state.records.items()})
+            if upserts or gone:
+                store.apply(upserts, gone)
+            self._store_synced = True
+            self._store_error = None
+        except (OSError, sqlite3.Error) as e:
+            if isinstance(e, OSError):  # the rebuild could not move the damaged file
+                self._store_problem(f"cannot rebuild the index store {store.path!r}: {describe(e)}")
+                self._store_synced = False
+                return
+            self._store_failed(store, e, "write")
+
+    def _store_failed(self, store: IndexStore, error: sqlite3.Error, what: str) -> None:
+        """One line; a corrupt store is set aside and replaced (filled by the next write)."""
+        self._store_synced = False
+        if not is_corruption(error):
+            self._store_problem(f"cannot {what} the index store {store.path!r}: {printable(str(error), 200)}")
+            return
+        try:
+            store.rebuild(f"corrupt: {printable(str(error), 200)}")
+        except (OSError, sqlite3.Error) as e:
+            self._store_problem(f"cannot rebuild the index store {store.path!r}: {printable(str(e), 200)}")
+            store.close()
+            self._store = None
+
+    def _store_problem(self, message: str) -> None:
+        if message != self._store_error:
+            log.warning("%s", message)
+            self._store_error = message
 
 
 def _model_file(kind: str, root: str, rel: str, entry: os.DirEntry[str], by_name: dict[str, os.DirEntry[str]],

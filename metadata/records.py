@@ -43,6 +43,8 @@ class ModelRecord:
     size: int = 0
     mtime: float = 0.0
     architecture: str = "unknown"  # one of ARCHITECTURES
+    family: str = "unknown"  # CivitAI base-model group id ("SD1", "Pony", "Flux2Klein_4B", ...; metadata/families.py)
+    confidence: float = 0.0  # how sure `family` is, 0..1 (metadata/merge.py)
     base_model: str = "Unknown"  # CivitAI base-model string ("SD 1.5", "Pony", ...)
     title: str = ""  # display name (sidecar model_name, CivitAI model name, else the stem)
     description: str = ""  # plain text, HTML stripped

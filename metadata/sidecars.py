@@ -12,7 +12,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from . import base_models, jsonio
 from .records import ExampleParams
@@ -41,11 +41,13 @@ TOP_TRAINING_TAGS = 15
 
 # Sidecar roles, most trusted first. `name` builds the sidecar's file name from the model's
 # file name and stem. The merge order of formats.md: explicit sidecars > header facts.
+# `api-info` is sd-civitai-browser-plus's copy of the CivitAI model object.
 SIDECARS: tuple[tuple[str, Callable[[str, str], str]], ...] = (
     ("lora-manager", lambda file_name, stem: stem + ".metadata.json"),
     ("civitai-info", lambda file_name, stem: stem + ".civitai.info"),
     ("rgthree", lambda file_name, stem: file_name + ".rgthree-info.json"),
     ("cm-info", lambda file_name, stem: stem + ".cm-info.json"),
+    ("api-info", lambda file_name, stem: stem + ".api_info.json"),
     ("a1111", lambda file_name, stem: stem + ".json"),
     ("pysssss", lambda file_name, stem: stem + ".sha256"),
 )
@@ -94,7 +96,26 @@ def _read(source: str, path: str) -> Facts | None:
     obj, problem = load_json(path)
     if problem:
         return Facts(source, problems=(f"{_file_label(path)}: {problem}; skipped",))
-    return _JSON_READERS[source](obj)
+    reader = _JSON_READERS[source]
+    if source in _MODEL_NAME_SUFFIXES and reader in _READERS_TAKING_A_STEM:
+        return reader(obj, file_stem=model_stem(source, path))
+    return reader(obj)
+
+
+# Sidecar name -> the model's file stem, for readers that must tell the model's own file among a
+# CivitAI version's files.
+_MODEL_NAME_SUFFIXES = {"lora-manager": ".metadata.json", "civitai-info": ".civitai.info",
+                        "rgthree": ".rgthree-info.json", "api-info": ".api_info.json"}
+
+
+def model_stem(source: str, path: str) -> str | None:
+    """The stem of the model file whose sidecar of role `source` is at `path` (None if unknown)."""
+    name = os.path.basename(path)
+    suffix = _MODEL_NAME_SUFFIXES.get(source)
+    if suffix is None or not name.lower().endswith(suffix) or len(name) == len(suffix):
+        return None
+    stem = name[:-len(suffix)]
+    return os.path.splitext(stem)[0] if source == "rgthree" else stem  # rgthree keeps the extension
 
 
 def _file_label(path: str) -> str:
@@ -150,8 +171,11 @@ def _highest_bit(level: int) -> int:
 
 # --- CivitAI model-version payload (.civitai.info, Lora-Manager's `civitai`) -----------------
 
-def civitai_version_facts(payload: Mapping[str, Any], source: str, label: str = "civitai payload") -> Facts:
-    """Facts from a CivitAI model-version object (GET /model-versions/by-hash/{hash})."""
+def civitai_version_facts(payload: Mapping[str, Any], source: str, label: str = "civitai payload",
+                          file_stem: str | None = None) -> Facts:
+    """Facts from a CivitAI model-version object (GET /model-versions/by-hash/{hash}).
+
+    `file_stem`: the stem of the model file the payload describes, when known (see _file_sha256)."""
     problems: list[str] = []
     model = as_dict(payload.get("model"))
     stats = as_dict(payload.get("stats")) or as_dict(model.get("stats"))
@@ -166,7 +190,7 @@ def civitai_version_facts(payload: Mapping[str, Any], source: str, label: str = 
         likes=lambda: as_int(stats.get("thumbsUpCount"), 1) or as_int(stats.get("favoriteCount"), 1),
         nsfw=lambda: nsfw or None,
         nsfw_level=lambda: _nsfw_level(model, payload, nsfw) or None,
-        sha256=lambda: _primary_sha256(as_list(payload.get("files"))),
+        sha256=lambda: _file_sha256(as_list(payload.get("files")), file_stem),
         description=lambda: plain_text(model.get("description")) or plain_text(payload.get("description")),
         examples=lambda: civitai_examples(as_list(payload.get("images"))),
     )
@@ -191,15 +215,36 @@ def _nsfw_level(model: Mapping[str, Any], payload: Mapping[str, Any], nsfw: bool
     return level
 
 
-def _primary_sha256(files: list[Any]) -> str | None:
-    """SHA256 of the primary file (the one a by-hash lookup matched), else of the first file."""
-    ordered = sorted((f for f in files if isinstance(f, dict)), key=lambda f: f.get("primary") is not True)
-    for f in ordered:
-        hashes = as_dict(f.get("hashes"))
-        value = sha256_hex(hashes.get("SHA256") or hashes.get("sha256"))
-        if value:
-            return value
-    return None
+MODEL_FILE_SUFFIXES = (".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin", ".gguf")
+
+
+def _file_sha256(files: list[Any], file_stem: str | None = None) -> str | None:
+    """SHA256 of the model's own file among a version's files.
+
+    By-hash answers carry every file of the version and do not mark the one that matched (civitai
+    `src/pages/api/v1/model-versions/by-hash/[hash].ts`), and a version often has several model
+    files (pruned fp16 and full fp32, safetensors and pickle). So: the file named like the model
+    (`file_stem`); else the version's only model file; else nothing (hashing the file tells) rather
+    than another file's hash. Without a stem: the primary file's, else the first one's."""
+    hashed: list[tuple[Mapping[str, Any], str]] = []
+    for f in files:
+        if isinstance(f, dict):
+            hashes = as_dict(f.get("hashes"))
+            value = sha256_hex(hashes.get("SHA256") or hashes.get("sha256"))
+            if value:
+                hashed.append((f, value))
+    if not hashed:
+        return None
+    if file_stem is None:
+        return next((h for f, h in hashed if f.get("primary") is True), hashed[0][1])
+    stem = file_stem.lower()
+    for f, h in hashed:
+        if os.path.splitext(as_str(f.get("name")))[0].lower() == stem:
+            return h
+    models = [h for f, h in hashed if as_str(f.get("name")).lower().endswith(MODEL_FILE_SUFFIXES)]
+    if len(models) == 1:
+        return models[0]
+    return hashed[0][1] if len(hashed) == 1 else None
 
 
 def civitai_examples(images: list[Any]) -> tuple[ExampleParams, ...]:
@@ -246,14 +291,15 @@ def _size(value: Any) -> tuple[int | None, int | None]:
 
 # --- one reader per sidecar format -------------------------------------------------------------
 
-def lora_manager_facts(obj: Any) -> Facts:
+def lora_manager_facts(obj: Any, file_stem: str | None = None) -> Facts:
     """ComfyUI-Lora-Manager `<stem>.metadata.json`: its own fields over its `civitai` payload."""
     label = "metadata.json"
     if not isinstance(obj, dict):
         return _not_an_object("lora-manager", label)
     problems: list[str] = []
     civitai = as_dict(obj.get("civitai"))
-    inner = civitai_version_facts(civitai, "lora-manager", f"{label} civitai") if civitai else Facts("lora-manager")
+    inner = civitai_version_facts(civitai, "lora-manager", f"{label} civitai", file_stem) if civitai \
+        else Facts("lora-manager")
     tips: Mapping[str, Any] = _collect(label, problems, usage_tips=lambda: parse_usage_tips(obj.get("usage_tips"))).get(
         "usage_tips", {})
     own = _collect(
@@ -285,7 +331,21 @@ def lora_manager_facts(obj: Any) -> Facts:
         clip_strength=lambda: tips.get("clip_strength"),
         autov3=lambda: as_str(obj.get("autov3")).lower() or None,
     )}
+    _keep_civitai_base_model(inner, fields, extra)
     return Facts("lora-manager", fields, extra, inner.problems + tuple(problems))
+
+
+# merge.RICHER_BASE_MODEL_EXTRA: a sidecar's second base model, the one CivitAI wrote.
+CIVITAI_BASE_MODEL_EXTRA = "civitai_base_model"
+
+
+def _keep_civitai_base_model(inner: Facts, fields: Mapping[str, Any], extra: dict[str, Any]) -> None:
+    """When a tool's own base model replaced its CivitAI payload's, keep CivitAI's in `extra`:
+    Lora-Manager writes "Pony" for "Pony V7" and "SDXL 1.0" for "SDXL Lightning", and the merge
+    keeps the richer spelling of the same model (a different model, a user's fix, stays)."""
+    civitai_base = inner.fields.get("base_model")
+    if civitai_base and fields.get("base_model") != civitai_base:
+        extra[CIVITAI_BASE_MODEL_EXTRA] = civitai_base
 
 
 MAX_USAGE_TIPS_CHARS = 4096  # a handful of numbers; anything longer is not usage tips
@@ -310,7 +370,10 @@ def parse_usage_tips(value: Any) -> dict[str, Any]:
         strength=as_float(tips.get("strength"), 0.01, 5.0),
         strength_min=as_float(tips.get("strength_min"), -5.0, 5.0),
         strength_max=as_float(tips.get("strength_max"), -5.0, 5.0),
-        clip_strength=as_float(tips.get("clip_strength"), -5.0, 5.0),
+        # Lora-Manager's editor writes `clip_strength`; its Python reads `clipStrength`
+        # (py/services/lora_service.py); its JavaScript reads either: so do we, snake_case first.
+        clip_strength=as_float(tips["clip_strength"] if "clip_strength" in tips else tips.get("clipStrength"),
+                               -5.0, 5.0),
         clip_skip=as_int(tips.get("clip_skip"), 1, 12),
     )
 
@@ -321,36 +384,75 @@ def _strength_range(lo: float | None, hi: float | None) -> tuple[float, float] |
     return (min(lo, hi), max(lo, hi))
 
 
-def civitai_info_facts(obj: Any) -> Facts:
+def civitai_info_facts(obj: Any, file_stem: str | None = None) -> Facts:
     """A1111 Civitai Helper `<stem>.civitai.info`: the raw by-hash payload; `{}` = not on CivitAI."""
     if not isinstance(obj, dict):
         return _not_an_object("civitai-info", "civitai.info")
     if not obj or (set(obj) <= {"error", "message"}):
         return Facts("civitai-info", extra={"civitai_not_found": True})
-    return civitai_version_facts(obj, "civitai-info", "civitai.info")
+    return civitai_version_facts(obj, "civitai-info", "civitai.info", file_stem)
 
 
-def rgthree_facts(obj: Any) -> Facts:
-    """rgthree-comfy `<file.ext>.rgthree-info.json`: its fields over its `raw.civitai` payload."""
+def rgthree_facts(obj: Any, file_stem: str | None = None) -> Facts:
+    """rgthree-comfy `<file.ext>.rgthree-info.json`: its fields over its `raw.civitai` payload.
+
+    `trainedWords` mixes trigger words (`civitai: true`, `user: true`) with the training-caption
+    tags rgthree copies from the header's `ss_tag_frequency` (`metadata: true`, with a `count`):
+    only the first are trigger words; the most frequent captions are tags. `strengthMin` and
+    `strengthMax` are the user's recommended range (rgthree saves them as text, "0.50")."""
     label = "rgthree-info.json"
     if not isinstance(obj, dict):
         return _not_an_object("rgthree", label)
     problems: list[str] = []
     raw_civitai = as_dict(as_dict(obj.get("raw")).get("civitai"))
-    inner = civitai_version_facts(raw_civitai, "rgthree", f"{label} civitai") if raw_civitai else Facts("rgthree")
+    inner = civitai_version_facts(raw_civitai, "rgthree", f"{label} civitai", file_stem) if raw_civitai \
+        else Facts("rgthree")
+    words = as_list(obj.get("trainedWords"))
+    ends = _collect(label, problems, strength_min=lambda: as_float(obj.get("strengthMin"), -5.0, 5.0),
+                    strength_max=lambda: as_float(obj.get("strengthMax"), -5.0, 5.0))
     own = _collect(
         label, problems,
         title=lambda: as_str(obj.get("name")),
         base_model=lambda: as_str(obj.get("baseModel")),
         sha256=lambda: sha256_hex(obj.get("sha256")),
-        trigger_words=lambda: split_words(obj.get("trainedWords")),
+        # `triggerWords`: the plain list of user trigger words of older rgthree versions
+        trigger_words=lambda: split_words([w for w in words if _rgthree_trigger(w)]
+                                          + [w for w in as_list(obj.get("triggerWords")) if isinstance(w, str)]),
+        tags=lambda: _rgthree_caption_tags(words),
+        strength_range=lambda: _strength_range(ends.get("strength_min"), ends.get("strength_max")),
         examples=lambda: tuple(islice(filter(None, map(_rgthree_example, as_list(obj.get("images")))), MAX_EXAMPLES)),
     )
     fields = {**inner.fields, **own}
     if "trigger_words" in own:
         fields["trigger_words"] = union(own["trigger_words"], inner.fields.get("trigger_words", ()))
-    extra = {**inner.extra, **_collect(label, problems, rgthree_type=lambda: as_str(obj.get("type")))}
+    if "tags" in own:
+        fields["tags"] = union(inner.fields.get("tags", ()), own["tags"])
+    extra = {**inner.extra, **_collect(
+        label, problems,
+        rgthree_type=lambda: as_str(obj.get("type")),
+        notes=lambda: as_str(obj.get("userNote"))[:DESCRIPTION_CHARS],
+        trained_on=lambda: as_str(obj.get("baseModelFile")),
+    ), **ends}
+    _keep_civitai_base_model(inner, fields, extra)
     return Facts("rgthree", fields, extra, inner.problems + tuple(problems))
+
+
+def _rgthree_trigger(word: Any) -> bool:
+    """A `trainedWords` entry that is a trigger word: from CivitAI or the user, or not marked as
+    a training caption (`metadata: true` alone). rgthree merges a caption into an entry CivitAI
+    also lists, which then carries both marks and stays a trigger word."""
+    if isinstance(word, str):
+        return True
+    entry = as_dict(word)
+    return entry.get("civitai") is True or entry.get("user") is True or entry.get("metadata") is not True
+
+
+def _rgthree_caption_tags(words: list[Any], top: int = TOP_TRAINING_TAGS) -> tuple[str, ...]:
+    """The most frequent training captions of an rgthree `trainedWords` list, as tags."""
+    counts = [(as_int(e.get("count"), 0) or 0, e["word"]) for e in map(as_dict, words)
+              if not _rgthree_trigger(e) and isinstance(e.get("word"), str)]
+    ranked = heapq.nsmallest(top * 4, counts, key=lambda cw: (-cw[0], cw[1]))
+    return _first_clean_tags(((word, count) for count, word in ranked), top)
 
 
 def _rgthree_example(image: Any) -> ExampleParams | None:
@@ -397,6 +499,7 @@ def cm_info_facts(obj: Any) -> Facts:
         civitai_version_id=lambda: as_int(obj.get("VersionId"), 1),
         civitai_version_name=lambda: as_str(obj.get("VersionName")),
         rating=lambda: as_float(stats.get("rating"), 0, 5),
+        creator=lambda: as_str(obj.get("AuthorUsername")),
     )
     return Facts("cm-info", fields, extra, tuple(problems))
 
@@ -413,26 +516,59 @@ def _cm_info_examples(defaults: Mapping[str, Any]) -> tuple[ExampleParams, ...]:
     return (example,) if example.steps or example.cfg else ()
 
 
+def api_info_facts(obj: Any, file_stem: str | None = None) -> Facts:
+    """sd-civitai-browser-plus `<stem>.api_info.json` (its `save_api_info` option): the CivitAI
+    *model* object (GET /api/v1/models: name, description, tags, creator, stats, and every version
+    in `modelVersions`). The version is the one with a file named like the model, else the only
+    one; with neither, only the model-wide facts count (no base model, no hash)."""
+    label = "api_info.json"
+    if not isinstance(obj, dict):
+        return _not_an_object("api-info", label)
+    versions = [v for v in as_list(obj.get("modelVersions")) if isinstance(v, dict)]
+    version = _version_with_file(versions, file_stem)
+    model = {key: obj.get(key) for key in ("name", "type", "nsfw", "nsfwLevel", "tags", "description", "stats")}
+    payload = {**(version or {}), "model": model, "modelId": obj.get("id"), "creator": obj.get("creator")}
+    return civitai_version_facts(payload, "api-info", label, file_stem)
+
+
+def _version_with_file(versions: Sequence[Mapping[str, Any]], file_stem: str | None) -> Mapping[str, Any] | None:
+    if file_stem is not None:
+        stem = file_stem.lower()
+        for version in versions:
+            for f in as_list(version.get("files")):
+                if os.path.splitext(as_str(as_dict(f).get("name")))[0].lower() == stem:
+                    return version
+    return versions[0] if len(versions) == 1 else None
+
+
 A1111_KEYS = ("description", "sd version", "activation text", "preferred weight", "negative text", "notes")
 
 
 def a1111_facts(obj: Any) -> Facts | None:
-    """A1111's LoRA-tab `<stem>.json`; None when the file is some other JSON (it is a common name)."""
-    if not isinstance(obj, dict) or not any(k in obj for k in A1111_KEYS):
+    """A1111's LoRA-tab `<stem>.json`, which sd-civitai-browser-plus also writes (adding `modelId`
+    and the downloaded file's `sha256`, sometimes alone); None when the file is some other JSON
+    (it is a common name)."""
+    if not isinstance(obj, dict):
         return None
     label = "a1111 json"
     problems: list[str] = []
+    ids = _collect(label, problems, sha256=lambda: sha256_hex(obj.get("sha256")),
+                   civitai_model_id=lambda: as_int(obj.get("modelId"), 1))
+    if not ids and not any(k in obj for k in A1111_KEYS):
+        return None
     fields = _collect(
         label, problems,
         description=lambda: plain_text(obj.get("description")),
         base_model=lambda: _a1111_base_model(obj.get("sd version")),
         trigger_words=lambda: split_words(as_str(obj.get("activation text"))),
         preferred_weight=lambda: as_float(obj.get("preferred weight"), 0.01, 5.0),  # 0 means "unset"
+        sha256=lambda: ids.get("sha256"),
     )
     extra = _collect(
         label, problems,
         negative_text=lambda: as_str(obj.get("negative text"))[:PROMPT_CHARS],
         notes=lambda: as_str(obj.get("notes"))[:DESCRIPTION_CHARS],
+        civitai_model_id=lambda: ids.get("civitai_model_id"),
     )
     return Facts("a1111", fields, extra, tuple(problems))
 
@@ -458,11 +594,14 @@ def _read_sha256_file(path: str) -> Facts:
 
 SHA256_FILE_BYTES = 256
 
-_JSON_READERS: dict[str, Callable[[Any], Facts | None]] = {
+_READERS_TAKING_A_STEM: frozenset[Callable[..., Facts | None]] = frozenset(
+    {lora_manager_facts, civitai_info_facts, rgthree_facts, api_info_facts})
+_JSON_READERS: dict[str, Callable[..., Facts | None]] = {
     "lora-manager": lora_manager_facts,
     "civitai-info": civitai_info_facts,
     "rgthree": rgthree_facts,
     "cm-info": cm_info_facts,
+    "api-info": api_info_facts,
     "a1111": a1111_facts,
 }
 

@@ -148,7 +148,9 @@ def _unescape(text: str) -> str:
 
 def split_words(values: Any, limit: int = MAX_TRIGGER_WORDS) -> tuple[str, ...]:
     """Trigger words from a string or a list (of strings or `{word: ...}`): split on commas,
-    strip, drop empties and case-insensitive duplicates, keep the first spelling and order."""
+    strip, drop empties and case-insensitive duplicates, keep the first spelling and order.
+    Prompt-escaped brackets are unescaped (`star_\\(sky\\)` -> `star_(sky)`): the word is stored
+    as the tag it names, and whoever writes it into a prompt escapes it for that prompt's syntax."""
     items = [values] if isinstance(values, str) else as_list(values)
     out: list[str] = []
     seen: set[str] = set()
@@ -157,7 +159,7 @@ def split_words(values: Any, limit: int = MAX_TRIGGER_WORDS) -> tuple[str, ...]:
             item = item.get("word")
         if not isinstance(item, str):
             continue
-        for word in item.split(","):
+        for word in unescape_brackets(item).split(","):
             word = " ".join(word.split())
             if word and word.lower() not in seen:
                 seen.add(word.lower())
@@ -165,6 +167,14 @@ def split_words(values: Any, limit: int = MAX_TRIGGER_WORDS) -> tuple[str, ...]:
                 if len(out) >= limit:
                     return tuple(out)
     return tuple(out)
+
+
+def unescape_brackets(text: str) -> str:
+    """`\\(`, `\\)`, `\\[`, `\\]` (how A1111 and ComfyUI prompts write a literal bracket, and how
+    Danbooru tags such as `star_\\(sky\\)` are pasted into them) as the brackets themselves."""
+    if "\\" not in text:
+        return text
+    return text.replace("\\(", "(").replace("\\)", ")").replace("\\[", "[").replace("\\]", "]")
 
 
 def clean_tags(values: Iterable[Any], limit: int = MAX_TAGS) -> tuple[str, ...]:
@@ -186,11 +196,68 @@ def clean_tags(values: Iterable[Any], limit: int = MAX_TAGS) -> tuple[str, ...]:
 
 
 def clean_tag(tag: str) -> str:
-    tag = tag.replace("\\(", "(").replace("\\)", ")").strip().strip("()[]{}").strip()
+    """One tag as a lower-case phrase: prompt syntax around it removed, its own brackets kept.
+
+    `(tag:1.2)`, `((tag))`, `[tag]`, `\\(tag\\)` -> `tag`; but `star_(sky)` and `star_\\(sky\\)`
+    (a Danbooru tag whose name holds brackets) -> `star_(sky)`: only brackets that wrap the whole
+    tag, or that nothing matches, are taken off its ends. Linear time (one stack scan per step)."""
+    tag = _tidy(unescape_brackets(tag))
     head, colon, weight = tag.rpartition(":")
-    if colon and is_decimal(weight.lstrip()):  # "tag:1.2", "tag: -0.5"
-        tag = head
-    return " ".join(tag.strip("()[]{} ").lower().split())
+    if colon and is_decimal(weight.strip()):  # "tag:1.2", "tag: -0.5"
+        tag = _tidy(head)
+    return " ".join(tag.lower().split())
+
+
+_CLOSER_OF = {"(": ")", "[": "]", "{": "}"}
+_CLOSERS = frozenset(_CLOSER_OF.values())
+_BRACKETS = frozenset(_CLOSER_OF) | _CLOSERS
+
+
+def _tidy(text: str) -> str:
+    """`text` without unmatched brackets or spaces at its ends, then without the bracket pairs
+    that wrap all of it."""
+    text = text.strip()
+    if _BRACKETS.isdisjoint(text):  # most tags: no scan
+        return text
+    if len(text) > MAX_BRACKET_SCAN:  # a sentence, not a tag: brackets off the ends, in C
+        return text.strip("()[]{} \t\r\n")
+    partner = _bracket_partners(text)
+    lo, hi = 0, len(text)
+    while True:
+        while lo < hi and (partner[lo] == _UNMATCHED or text[lo].isspace()):
+            lo += 1
+        while hi > lo and (partner[hi - 1] == _UNMATCHED or text[hi - 1].isspace()):
+            hi -= 1
+        if hi - lo < 2 or partner[lo] != hi - 1:
+            return text[lo:hi]
+        lo, hi = lo + 1, hi - 1
+
+
+_UNMATCHED = -2
+# Tags longer than this (natural-language captions in `ss_tag_frequency`) are not scanned for
+# bracket pairs: hostile sidecars hold thousands of 16 KB "tags", and a Python scan of each costs
+# milliseconds where the C string methods cost microseconds.
+MAX_BRACKET_SCAN = 512
+
+
+def _bracket_partners(text: str) -> list[int]:
+    """Per character: the index of the bracket that matches it, _UNMATCHED for a bracket nothing
+    matches, -1 for any other character. One stack scan; a closer of another kind than the
+    innermost open bracket matches nothing."""
+    partner = [-1] * len(text)
+    stack: list[int] = []
+    for i, ch in enumerate(text):
+        if ch in _CLOSER_OF:
+            stack.append(i)
+        elif ch in _CLOSERS:
+            if stack and _CLOSER_OF[text[stack[-1]]] == ch:
+                j = stack.pop()
+                partner[i], partner[j] = j, i
+            else:
+                partner[i] = _UNMATCHED
+    for j in stack:
+        partner[j] = _UNMATCHED
+    return partner
 
 
 _ASCII_DIGITS = frozenset("0123456789")

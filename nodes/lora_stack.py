@@ -126,6 +126,9 @@ class IntelligentAutoLoraStack(io.ComfyNode):
             clip.clip_layer(-clip_skip)
         positive, negative = plan["prompt"]["positive"], plan["prompt"]["negative"]
         stack = [(lora["name"], lora["strength_model"], lora["strength_clip"]) for lora in plan["loras"]]
+        partial = rt.index_warning()
+        if partial and partial not in plan["warnings"]:
+            plan["warnings"].append(partial)
         publish(cls, 3, plan)
         report = planner.plan_summary(plan)
         guidance = plan["settings"].get("guidance")

@@ -190,6 +190,9 @@ class IntelligentAutoModelPicker(io.ComfyNode):
             raise ValueError(f"{NODE}: checkpoint {chosen['name']!r} cannot be loaded: {unloadable}")
         model, clip, vae = load_models(plan)
         s = plan["settings"]
+        partial = rt.index_warning()
+        if partial and partial not in plan["warnings"]:
+            plan["warnings"].append(partial)
         publish(cls, 2, plan)
         report = planner.plan_summary(plan)
         return io.NodeOutput(model, clip, vae, plan, s["steps"], s["cfg"], s["sampler_name"], s["scheduler"],

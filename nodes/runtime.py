@@ -12,15 +12,19 @@ from typing import Any
 
 import folder_paths
 
+from ..metadata.flags import FLAGS_FILE, FlaggedIndex, UserFlags
 from ..metadata.index import ModelIndex
 from ..metadata.records import FOLDER_KINDS
 from ..monitor import ResourceMonitor
 from ..selector.scoring import warm_profiles
 from ..settings import Settings, clean_stale_temp_files
+from .first_scan import FirstScan
 
 log = logging.getLogger(__name__)
 
-INDEX_CACHE_FILE = "intelligent-pipeline-index.json"
+# The index store (metadata/store.py): SQLite, in `index.cache_dir`. The JSON cache of earlier
+# versions (intelligent-pipeline-index.json) is left where it is, unread: the store is rebuilt.
+INDEX_STORE_FILE = "intelligent-pipeline-index.sqlite3"
 
 
 class FolderPathsModels:
@@ -79,24 +83,23 @@ class Runtime:
         self.events = ServerEvents()
         cache_dir = self.settings.path_setting("index.cache_dir", os.path.join(user_dir, "default")) or \
             os.path.join(user_dir, "default")
-        # temp files a killed write left behind (settings, index cache) in the folders we write
+        # temp files a killed write left behind (settings) in the folders we write; the store's own
+        # -wal/-shm files are SQLite's, never removed here
         for folder in dict.fromkeys([*self.settings.temp_folders(), cache_dir]):
             clean_stale_temp_files(folder)
         self.index = ModelIndex(self.models, exclude_folders=self.settings.get("index.exclude_folders"),
-                                cache_path=os.path.join(cache_dir, INDEX_CACHE_FILE), events=self.events,
+                                cache_path=os.path.join(cache_dir, INDEX_STORE_FILE), events=self.events,
                                 load_cache_now=False)
         self.monitor = ResourceMonitor()
-        self._scanned = threading.Event()
+        # the user's own flags (excluded, favorite): their own file, never in the rebuildable index
+        self.flags = UserFlags(os.path.join(user_dir, "default", FLAGS_FILE))
         self._scan_lock = threading.Lock()
-        self._scan_started = False
+        self.first_scan = FirstScan(
+            lambda: threading.Thread(target=self._first_scan, name="intelligent-index", daemon=True).start())
 
     def start_first_scan(self) -> None:
         """Start the first library scan in the background (once, however often it is asked)."""
-        with self._scan_lock:
-            if self._scan_started:
-                return
-            self._scan_started = True
-        threading.Thread(target=self._first_scan, name="intelligent-index", daemon=True).start()
+        self.first_scan.begin()
 
     def _first_scan(self) -> None:
         try:
@@ -110,21 +113,27 @@ class Runtime:
             log.error("Intelligent Pipeline: the first library scan failed: %s: %r", type(e).__name__, str(e))
             log.debug("first library scan", exc_info=True)
         finally:
-            self._scanned.set()
+            self.first_scan.finished()
 
-    def ready_index(self) -> ModelIndex:
-        """The index, once the first scan is done, re-checked if `index.recheck_s` has passed."""
-        if not self._scanned.is_set():
-            self.start_first_scan()  # no-op when it is already under way
-            self._scanned.wait()
+    def ready_index(self) -> FlaggedIndex:
+        """The index with the user's flags applied (what every plan uses), re-checked if
+        `index.recheck_s` has passed. During the first scan this waits up to FIRST_SCAN_WAIT_S,
+        then gives what is indexed so far (`index_warning()` says so for the plan)."""
+        if not self.first_scan.wait():
+            return FlaggedIndex(self.index, self.flags)  # the scan holds the lock: no re-check now
         with self._scan_lock:
             # a changed exclude list (settings route or an edited file) applies without a restart
             self.index.set_exclude_folders(self.settings.get("index.exclude_folders"))
             self.index.recheck_if_due(float(self.settings.get("index.recheck_s")))
-        return self.index
+        return FlaggedIndex(self.index, self.flags)
+
+    def index_warning(self) -> str | None:
+        """A warning for plans made while the first scan still runs, else None."""
+        return self.first_scan.warning(sum(self.index.counts().values()))
 
     def rescan(self):
-        self._scanned.wait()
+        while not self.first_scan.wait():  # a rescan asked for during the first scan follows it
+            pass
         with self._scan_lock:
             result = self.index.scan()
         if result.changed:

@@ -127,37 +127,40 @@ SPECS: dict[str, ArchitectureSpec] = {s.key: s for s in (
                      vae_architecture="unknown", size_gb=4.0, min_scale=1.0, max_scale=1.0),
 )}
 
-_DISTILLED_WORDS = ("lightning", "turbo", "hyper", "lcm", "dmd", "schnell")
+_FLUX1_FAMILIES = ("Flux1", "FluxKrea", "Flux1Kontext")
 
 
 def spec_for(architecture: str | None, base_model: str | None = None) -> ArchitectureSpec:
-    """The spec of a model: its CivitAI family where it has one, else its architecture."""
+    """The spec of a model: its CivitAI family where it has one, else its architecture.
+
+    Fast variants (Lightning, Turbo, Hyper, LCM, Flux.1 S, SD 3.5 Large Turbo) are read from the
+    base-model string (base_models.speed), so their few-step, low-CFG settings follow.
+    """
     fam = base_models.family(base_model)
-    bm = (base_model or "").lower()
-    distilled = any(w in bm for w in _DISTILLED_WORDS)
+    speed = base_models.speed(base_model)
     arch = architecture if architecture and architecture != "unknown" else base_models.architecture(base_model)
-    if fam in ("pony", "illustrious", "noobai"):
-        return SPECS[fam]
-    if fam == "flux2":
+    if fam in ("Pony", "Illustrious", "NoobAI"):
+        return SPECS[fam.lower()]
+    if fam == "Flux2":
         return SPECS["flux2"]
-    if arch == "flux" or fam == "flux1":
-        return SPECS["flux_schnell"] if "schnell" in bm or bm.strip() == "flux.1 s" else SPECS["flux"]
+    if arch == "flux" or fam in _FLUX1_FAMILIES:
+        return SPECS["flux_schnell"] if speed == "schnell" else SPECS["flux"]
     if arch == "sdxl":
-        if distilled:
+        if speed:
             spec = SPECS["sdxl_fast"]
-            if "lcm" in bm:
+            if speed == "lcm":
                 return _replace(spec, sampler_name="lcm", key="sdxl_fast")
-            if "turbo" in bm:
+            if speed == "turbo":
                 return _replace(spec, steps=4, cfg=1.0, sampler_name="euler_ancestral", scheduler="normal")
             return spec
         return SPECS["sdxl"]
     if arch == "sd1":
-        if distilled:
+        if speed:
             spec = SPECS["sd1_fast"]
-            return spec if "lcm" in bm else _replace(spec, sampler_name="euler", scheduler="sgm_uniform")
+            return spec if speed == "lcm" else _replace(spec, sampler_name="euler", scheduler="sgm_uniform")
         return SPECS["sd1"]
     if arch == "sd3":
-        return SPECS["sd3_fast"] if distilled else SPECS["sd3"]
+        return SPECS["sd3_fast"] if speed else SPECS["sd3"]
     if arch in SPECS:
         return SPECS[arch]
     return SPECS["unknown"]

@@ -41,7 +41,7 @@ def _size_guess(size: int) -> str:
 class ArchitectureGuess:
     architecture: str
     base_model: str
-    source: str  # "record", "base_model", "size", "none"
+    source: str  # "record", "base_model", "family" (known, unsupported), "size", "none"
 
     @property
     def guessed(self) -> bool:
@@ -55,6 +55,11 @@ def effective_architecture(record: ModelRecord) -> ArchitectureGuess:
     arch = base_models.architecture(record.base_model)
     if arch != "unknown":
         return ArchitectureGuess(arch, record.base_model, "base_model")
+    fam = record.family if record.family not in ("", "unknown") else base_models.family(record.base_model)
+    if fam not in ("unknown", "Other"):
+        # A family the planner cannot build (Kolors, Qwen, Flux.2 [klein], ...): its size must not
+        # make it look like SD1 or SDXL.
+        return ArchitectureGuess("unknown", record.base_model, "family")
     if record.kind == "checkpoint" and record.size:
         arch = _size_guess(record.size)
         if arch != "unknown":
@@ -65,19 +70,22 @@ def effective_architecture(record: ModelRecord) -> ArchitectureGuess:
 # --- LoRAs ---------------------------------------------------------------------------------------
 
 @lru_cache(maxsize=4096)
-def _compat(lora_base: str, lora_arch: str, ckpt_base: str, ckpt_arch: str, ckpt_guessed: bool) -> str | None:
-    result = base_models.compatibility(lora_base, lora_arch, ckpt_base, ckpt_arch)
+def _compat(lora_base: str, lora_arch: str, lora_family: str, ckpt_base: str, ckpt_arch: str, ckpt_family: str,
+            ckpt_guessed: bool) -> str | None:
+    result = base_models.compatibility(lora_base, lora_arch, ckpt_base, ckpt_arch,
+                                       lora_family=lora_family, ckpt_family=ckpt_family)
     if result == "full" and ckpt_guessed:
         return "partial"  # the checkpoint's family is only a guess: do not promise full
     return result
 
 
 def lora_compatibility(lora: ModelRecord, ckpt_architecture: str, ckpt_base_model: str | None,
-                       ckpt_guessed: bool = False) -> str | None:
-    """"full", "partial" or None (never stack) for a LoRA on a checkpoint (base_models rules)."""
+                       ckpt_guessed: bool = False, ckpt_family: str | None = None) -> str | None:
+    """"full", "partial" or None (never stack) for a LoRA on a checkpoint (base_models rules,
+    CivitAI's groups and support tables). The records' `family` is used where the index knows it."""
     lora_arch = lora.architecture if lora.architecture else "unknown"
-    return _compat(lora.base_model or "Unknown", lora_arch, ckpt_base_model or "Unknown",
-                   ckpt_architecture or "unknown", ckpt_guessed)
+    return _compat(lora.base_model or "Unknown", lora_arch, lora.family or "unknown", ckpt_base_model or "Unknown",
+                   ckpt_architecture or "unknown", ckpt_family or "unknown", ckpt_guessed)
 
 
 # --- text encoders -----------------------------------------------------------------------------
@@ -162,6 +170,7 @@ _VAE_HINTS: tuple[tuple[str, str], ...] = (
     ("_kl_f8", "sd1"), ("_sd15", "sd1"), ("_sd1_", "sd1"), ("_sd_1_5_", "sd1"), ("_orangemix", "sd1"),
     ("_anything", "sd1"), ("_blessed", "sd1"), ("_clearvae", "sd1"), ("_vae_ft_", "sd1"),
 )
+_FLUX2_VAE_FAMILIES = frozenset({"Flux2", "Flux2Klein_4B", "Flux2Klein_4B_base", "Flux2Klein_9B", "Flux2Klein_9B_base"})
 _LATENT_CHANNELS = {"sd1": 4, "sd2": 4, "sdxl": 4, "sd3": 16, "flux": 16, "flux2": 32}
 
 
@@ -170,7 +179,7 @@ def vae_architecture(record: ModelRecord) -> str:
 
     VAE files rarely say; base model first, then the index, then the file's name.
     """
-    if base_models.family(record.base_model) == "flux2":
+    if base_models.family(record.base_model) in _FLUX2_VAE_FAMILIES:
         return "flux2"
     arch = base_models.architecture(record.base_model)
     if arch in IMAGE_ARCHITECTURES:

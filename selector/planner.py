@@ -622,7 +622,9 @@ def _arch_prompt(spec: A.ArchitectureSpec, positive: str, style: str, user_negat
 
 def _checkpoint_entry(s: Score, kind: str, reasons: list[str]) -> dict[str, Any]:
     r = s.record
-    return {"name": r.name, "kind": kind, "architecture": s.architecture, "base_model": r.base_model,
+    family = r.family if r.family != "unknown" else base_models.family(r.base_model)
+    return {"name": r.name, "kind": kind, "architecture": s.architecture,
+            "family": base_models.public_family(family), "base_model": r.base_model,
             "score": round(s.total, 2), "reasons": reasons, "title": r.title,
             "guessed_architecture": s.guessed_architecture}
 
@@ -793,7 +795,8 @@ def describe_loaded_model(plan: dict[str, Any], architecture: str, base_model: s
     spec = A.spec_for(arch, bm)
     analysis = _analysis_of(plan)
     ov = _merged_overrides(plan, None)
-    plan["checkpoint"] = {"name": name, "kind": "checkpoint", "architecture": arch, "base_model": bm, "score": 0.0,
+    plan["checkpoint"] = {"name": name, "kind": "checkpoint", "architecture": arch,
+                          "family": base_models.public_family(base_models.family(bm)), "base_model": bm, "score": 0.0,
                           "reasons": [f"family {arch} read from the loaded MODEL"], "title": name or "",
                           "guessed_architecture": False}
     settings, reasons, warnings = _settings(spec, None, analysis, _quality_of(plan), ov, None, None)

@@ -249,7 +249,7 @@ _STYLE_TERMS_BY_STYLE: dict[str, tuple[Term, ...]] = {
     style: tuple(t for st, t, _ in _STYLE_TERMS if st == style) for style in V.STYLES}
 _STYLE_WORDS = frozenset(w for _, t, _ in _STYLE_TERMS for w in t.words)
 _FIELD_STYLE_FACTOR = (("tags", 1.0), ("title", 0.9), ("trigger words", 0.5), ("description", 0.3))
-_BASE_MODEL_STYLE = {"illustrious": {"anime": 4.0}, "noobai": {"anime": 4.0}, "pony": {"anime": 2.0, "cartoon": 1.5}}
+_BASE_MODEL_STYLE = {"Illustrious": {"anime": 4.0}, "NoobAI": {"anime": 4.0}, "Pony": {"anime": 2.0, "cartoon": 1.5}}
 
 
 def style_affinity(record: ModelRecord, prof: Profile | None = None) -> dict[str, float]:

@@ -1,5 +1,7 @@
 """The real-world conformance runner: every case becomes a file in a temporary models/ tree, the
-index reads it, and each record's `family` and `architecture` are compared with the case's truth.
+index reads it, and each record's `family` and `architecture`, and every optional field the case's
+truth states (`base_model`, `trigger_words`, `tags`, `preferred_weight`, `strength_range`,
+`clip_strength`, `excluded`), are compared with that truth. A case is right only when all are.
 
     .venv/bin/python tests/conformance/run.py [--heldout] [--failures] [--all]
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
 import os
 import re
 import sys
@@ -31,6 +34,13 @@ FAMILIES_PATH = HERE / "families.json"
 FIXTURE_WRITER = HERE.parent / "fixtures" / "safetensors_files.py"
 
 KINDS = tuple(FOLDER_KINDS)  # lora, checkpoint, diffusion_model, vae, text_encoder, embedding
+
+# The truth fields a case may state besides `family` and `architecture`, in report order. A field a
+# case does not state is not asserted (README.md, "Optional truth fields", says how each compares).
+OPTIONAL_FIELDS = ("base_model", "trigger_words", "tags", "preferred_weight", "strength_range", "clip_strength",
+                   "excluded")
+FIELDS = ("family", "architecture") + OPTIONAL_FIELDS
+FLOAT_TOLERANCE = 1e-6
 
 
 def _load_writer() -> Callable[..., int]:
@@ -74,6 +84,42 @@ def family_resolver(families: Mapping[str, Mapping[str, Any]]) -> Callable[[Any]
 
 # --- cases ----------------------------------------------------------------------------------------
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_word_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(w, str) and w.strip() for w in value)
+
+
+# What a stated value must look like; `None` is allowed where it means "must be unset".
+_TRUTH_TYPES: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "base_model": ("a non-empty string", lambda v: isinstance(v, str) and bool(v.strip())),
+    "trigger_words": ("a list of non-empty strings", _is_word_list),
+    "tags": ("a list of non-empty strings", _is_word_list),
+    "preferred_weight": ("a number or null", lambda v: v is None or _is_number(v)),
+    "strength_range": ("[min, max] with min <= max, or null", lambda v: v is None or (
+        isinstance(v, list) and len(v) == 2 and all(map(_is_number, v)) and v[0] <= v[1])),
+    "clip_strength": ("a number or null", lambda v: v is None or _is_number(v)),
+    "excluded": ("true or false", lambda v: isinstance(v, bool)),
+}
+
+
+def truth_problems(truth: Mapping[str, Any]) -> list[str]:
+    """Why a case's `truth` cannot be judged: a missing or non-string family or architecture, a field
+    the runner does not know, or an optional field of the wrong type. Empty when it is well-formed."""
+    problems = [f"{key} must be a non-empty string" for key in ("family", "architecture")
+                if not isinstance(truth.get(key), str) or not truth[key]]
+    for key, value in truth.items():
+        if key in ("family", "architecture"):
+            continue
+        if key not in _TRUTH_TYPES:
+            problems.append(f"unknown truth field {key!r} (known: {', '.join(FIELDS)})")
+        elif not _TRUTH_TYPES[key][1](value):
+            problems.append(f"{key} must be {_TRUTH_TYPES[key][0]}, not {value!r}")
+    return problems
+
+
 @dataclass(frozen=True)
 class Case:
     id: str
@@ -89,6 +135,15 @@ class Case:
     set: str  # "cases" or "heldout"
     group: str  # the case file's stem
     source: dict[str, str]
+    # The optional truth fields other than base_model, as the case states them (OPTIONAL_FIELDS).
+    expected: dict[str, Any] = field(default_factory=dict)
+
+    def assertions(self) -> dict[str, Any]:
+        """Every optional field this case asserts, in OPTIONAL_FIELDS order, with its stated value."""
+        stated = dict(self.expected)
+        if self.base_model is not None:
+            stated["base_model"] = self.base_model
+        return {key: stated[key] for key in OPTIONAL_FIELDS if key in stated}
 
 
 def load_case_file(path: Path, set_name: str) -> list[Case]:
@@ -98,6 +153,9 @@ def load_case_file(path: Path, set_name: str) -> list[Case]:
     for raw in doc["cases"]:
         tensors = {str(k): (str(v[0]), tuple(int(s) for s in v[1])) for k, v in raw.get("tensors", {}).items()}
         truth = raw["truth"]
+        problems = truth_problems(truth) if isinstance(truth, dict) else ["not a JSON object"]
+        if problems:
+            raise ValueError(f"{path.name}: case {raw.get('id')!r}: truth: " + "; ".join(problems))
         out.append(Case(
             id=str(raw["id"]), kind=str(raw["kind"]), file=str(raw["file"]), tensors=tensors,
             metadata={str(k): str(v) for k, v in (raw.get("metadata") or {}).items()},
@@ -105,6 +163,7 @@ def load_case_file(path: Path, set_name: str) -> list[Case]:
             family=str(truth["family"]), architecture=str(truth["architecture"]),
             base_model=truth.get("base_model"), format=str(raw.get("format") or "unspecified"),
             set=set_name, group=path.stem, source=dict(raw.get("source") or {}),
+            expected={k: v for k, v in truth.items() if k in OPTIONAL_FIELDS and k != "base_model"},
         ))
     return out
 
@@ -119,6 +178,98 @@ def load_cases(case_dirs: Iterable[str | os.PathLike[str]]) -> list[Case]:
     return cases
 
 
+# --- comparing one optional field -----------------------------------------------------------------
+
+def _unescape_brackets(text: str) -> str:
+    return text.replace("\\(", "(").replace("\\)", ")").replace("\\[", "[").replace("\\]", "]")
+
+
+def word_key(word: str) -> str:
+    """A trigger word as a prompt reads it: `\\(` and `(` (A1111's and ComfyUI's escape of a literal
+    bracket, as in the Danbooru tag `star_\\(sky\\)`) are the same word, and so are runs of spaces;
+    case counts (the writers keep the author's spelling, and T5 or LLM text encoders see it)."""
+    return " ".join(_unescape_brackets(word).split())
+
+
+def tag_key(tag: str) -> str:
+    """A tag as the writers mean it: a case-less label (CivitAI lower-cases its tags; ModelRecord.tags
+    are lower-case), so compared case-blind, bracket escapes and runs of spaces as for words."""
+    return word_key(tag).casefold()
+
+
+def _base_model_key(value: str) -> str:
+    return " ".join(value.split()).casefold()
+
+
+def _close(a: Any, b: Any) -> bool:
+    return _is_number(a) and _is_number(b) and abs(float(a) - float(b)) <= FLOAT_TOLERANCE
+
+
+def record_value(record: Any, name: str) -> Any:
+    """What `record` says for one field; clip strength lives in `extra["clip_strength"]` (the
+    Lora-Manager reader puts it there) unless the record grows a field of that name."""
+    if name == "clip_strength" and not hasattr(record, "clip_strength"):
+        extra = getattr(record, "extra", None)
+        return extra.get("clip_strength") if isinstance(extra, Mapping) else None
+    return getattr(record, name, None)
+
+
+def field_matches(name: str, expected: Any, got: Any) -> bool:
+    """Whether a record's value `got` satisfies the truth's `expected` for the optional field `name`
+    (README.md, "Optional truth fields")."""
+    if name == "base_model":
+        return isinstance(got, str) and _base_model_key(got) == _base_model_key(expected)
+    if name in ("trigger_words", "tags"):
+        key = word_key if name == "trigger_words" else tag_key
+        if isinstance(got, str) or not isinstance(got, (list, tuple)) or not all(isinstance(w, str) for w in got):
+            return False
+        return {key(w) for w in got} == {key(w) for w in expected}
+    if name in ("preferred_weight", "clip_strength"):
+        return got is None if expected is None else _close(got, expected)
+    if name == "strength_range":
+        if expected is None:
+            return got is None
+        return isinstance(got, (list, tuple)) and len(got) == 2 and all(map(_close, got, expected))
+    if name == "excluded":
+        return isinstance(got, bool) and got is expected
+    raise ValueError(f"unknown truth field {name!r}")
+
+
+@dataclass(frozen=True)
+class FieldResult:
+    name: str
+    expected: Any  # the truth's value
+    got: Any  # the record's value (None when there is no record)
+    ok: bool
+
+    def describe(self) -> str:
+        """One short line: what was expected and what the record said."""
+        if self.name in ("trigger_words", "tags") and isinstance(self.got, (list, tuple)):
+            key = word_key if self.name == "trigger_words" else tag_key
+            want = {key(w): w for w in self.expected}
+            have = {key(w): w for w in self.got if isinstance(w, str)}
+            missing = [w for k, w in want.items() if k not in have]
+            unexpected = [w for k, w in have.items() if k not in want]
+            return (f"{self.name}: expected {_short(sorted(self.expected))}, got {_short(sorted(have.values()))}"
+                    f" (missing {_short(missing)}, unexpected {_short(unexpected)})")
+        return f"{self.name}: expected {_short(self.expected)}, got {_short(self.got)}"
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(list(value) if isinstance(value, tuple) else value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def compare_fields(case: Case, record: Any) -> dict[str, FieldResult]:
+    """One FieldResult per optional field the case asserts; with no record, each one fails."""
+    out: dict[str, FieldResult] = {}
+    for name, expected in case.assertions().items():
+        got = record_value(record, name) if record is not None else None
+        ok = record is not None and field_matches(name, expected, got)
+        out[name] = FieldResult(name, expected, got, ok)
+    return out
+
+
 # --- the report -----------------------------------------------------------------------------------
 
 @dataclass
@@ -129,10 +280,27 @@ class Result:
     family_ok: bool
     architecture_ok: bool
     error: str | None = None
+    fields: dict[str, FieldResult] = field(default_factory=dict)  # the optional fields the case asserts
 
     @property
     def ok(self) -> bool:
-        return self.family_ok and self.architecture_ok
+        """Family, architecture and every field the truth states are right."""
+        return self.family_ok and self.architecture_ok and all(f.ok for f in self.fields.values())
+
+    def field_ok(self) -> dict[str, bool]:
+        """Every field this case asserts (family and architecture first) -> whether it is right."""
+        return {"family": self.family_ok, "architecture": self.architecture_ok,
+                **{name: f.ok for name, f in self.fields.items()}}
+
+    def failed_fields(self) -> list[str]:
+        """One short line per wrong field: what the truth says and what the record said."""
+        lines = []
+        if not self.family_ok:
+            lines.append(f"family: expected {self.case.family!r}, got {self.family!r}")
+        if not self.architecture_ok:
+            lines.append(f"architecture: expected {self.case.architecture!r}, got {self.architecture!r}")
+        lines.extend(f.describe() for f in self.fields.values() if not f.ok)
+        return lines
 
 
 @dataclass
@@ -147,6 +315,14 @@ class Tally:
         self.ok += r.ok
         self.family_ok += r.family_ok
         self.architecture_ok += r.architecture_ok
+
+
+@dataclass
+class FieldTally:
+    """One field: how many cases assert it and how many of those the record gets right."""
+
+    asserted: int = 0
+    ok: int = 0
 
 
 @dataclass
@@ -177,6 +353,15 @@ class Report:
     def by_kind(self) -> dict[str, Tally]:
         return self._by(lambda r: r.case.kind)
 
+    def by_field(self) -> dict[str, FieldTally]:
+        """Per field (FIELDS order; a field no case asserts is left out): cases asserting it, right."""
+        tallies = {name: FieldTally() for name in FIELDS}
+        for r in self.results:
+            for name, ok in r.field_ok().items():
+                tallies[name].asserted += 1
+                tallies[name].ok += ok
+        return {name: t for name, t in tallies.items() if t.asserted}
+
     def failures(self) -> list[Result]:
         return [r for r in self.results if not r.ok]
 
@@ -184,31 +369,32 @@ class Report:
         lines: list[str] = []
 
         def table(title: str, tallies: Mapping[str, Tally]) -> None:
-            lines.append(f"\n{title:<28} {'cases':>5} {'both':>7} {'family':>7} {'arch':>7}")
+            lines.append(f"\n{title:<28} {'cases':>5} {'right':>7} {'family':>7} {'arch':>7}")
             for name, t in tallies.items():
                 lines.append(f"{name:<28} {t.total:>5} {_pct(t.ok, t.total):>7} {_pct(t.family_ok, t.total):>7} "
                              f"{_pct(t.architecture_ok, t.total):>7}")
 
         o = self.overall()
-        lines.append(f"conformance: {o.total} cases, both right {o.ok} ({_pct(o.ok, o.total)}), family right "
+        lines.append(f"conformance: {o.total} cases, right {o.ok} ({_pct(o.ok, o.total)}; family, architecture "
+                     f"and every stated field), family right "
                      f"{o.family_ok} ({_pct(o.family_ok, o.total)}), architecture right {o.architecture_ok} "
                      f"({_pct(o.architecture_ok, o.total)})")
         table("set", self.by_set())
         table("family", self.by_family())
         table("format", self.by_format())
         table("kind", self.by_kind())
+        lines.append(f"\n{'field':<28} {'cases':>5} {'right':>7} {'%':>7}")
+        for name, ft in self.by_field().items():
+            lines.append(f"{name:<28} {ft.asserted:>5} {ft.ok:>7} {_pct(ft.ok, ft.asserted):>7}")
         bad = self.failures()
         if failures and bad:
             lines.append(f"\nfailures ({len(bad)}):")
             for r in bad:
-                what = []
-                if not r.family_ok:
-                    what.append(f"family {r.family!r} (truth {r.case.family!r})")
-                if not r.architecture_ok:
-                    what.append(f"architecture {r.architecture!r} (truth {r.case.architecture!r})")
+                head = f"  [{r.case.set}] {r.case.id}: "
                 if r.error:
-                    what.append(r.error)
-                lines.append(f"  [{r.case.set}] {r.case.id}: " + "; ".join(what))
+                    lines.append(head + r.error)
+                    continue
+                lines.extend(head + what for what in r.failed_fields())
         return "\n".join(lines)
 
 
@@ -257,18 +443,22 @@ def evaluate_cases(cases: Sequence[Case], workdir: str | os.PathLike[str] | None
         for case in cases:
             record = index.get(case.kind, names[case.id])
             if record is None:
-                report.results.append(Result(case, None, None, False, False, "no record"))
+                report.results.append(Result(case, None, None, False, False, "no record",
+                                             fields=compare_fields(case, None)))
                 continue
             fam = getattr(record, "family", None)
             arch = getattr(record, "architecture", None)
             report.results.append(Result(
                 case, fam if isinstance(fam, str) else None, arch,
-                family_ok=case.family in resolve(fam), architecture_ok=arch == case.architecture))
+                family_ok=case.family in resolve(fam), architecture_ok=arch == case.architecture,
+                fields=compare_fields(case, record)))
     return report
 
 
 def evaluate(case_dirs: Iterable[str | os.PathLike[str]], workdir: str | os.PathLike[str] | None = None) -> Report:
-    """Run every case in `case_dirs` (folders of case files; a folder's name is its set) and report."""
+    """Run every case in `case_dirs` (folders of case files; a folder's name is its set) and report:
+    per case, family, architecture and each optional truth field it states (Result.fields), and
+    per field, how many cases assert it and how many are right (Report.by_field)."""
     return evaluate_cases(load_cases(case_dirs), workdir)
 
 

@@ -80,6 +80,8 @@ def test_a_checkpoint_that_is_not_a_model_name_is_refused_at_queue_time(client, 
     (PICKER, "width", 68, "multiple of 8"), (PICKER, "cfg", float("nan"), "nan"),
     (PICKER, "cfg", 101.0, "maximum of 100"), (PICKER, "cfg", float("inf"), "inf"),
     (SAMPLER, "denoise", float("nan"), "nan"), (SAMPLER, "denoise", 1.5, "maximum of 1"),
+    (PICKER, "width", 10**400, "401-digit integer"), (LORA_STACK, "strength_scale", float("nan"), "nan"),
+    (LORA_STACK, "strength_scale", 2.5, "maximum of 2"), (LORA_STACK, "pinned_loras", "x.safetensors:99999", "99999"),
 ])
 def test_numbers_out_of_range_or_not_finite_are_refused_at_queue_time_naming_the_input(client, h, node, field,
                                                                                       value, says):
@@ -94,6 +96,27 @@ def test_numbers_out_of_range_or_not_finite_are_refused_at_queue_time_naming_the
     pairs = [(e["extra_info"]["input_name"], e["details"]) for e in errors[node]]
     assert len(pairs) == len(set(pairs)), pairs
     assert len({d.split(" - ", 1)[-1] for _n, d in pairs if e_is_custom(d)}) <= 1, pairs
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_body_over_2_mib_is_refused_naming_the_body(server, chunked):
+    """ComfyUI accepts bodies up to 100 MB; parsing one on the event loop stalls every client for
+    seconds. Ours stop reading at 2 MiB, also when the body has no length up front (chunked)."""
+    import http.client
+
+    body = b'{"prompt": "a cat", "pad": [' + b"1," * (3 * 1024 * 1024 // 2) + b"1]}"
+    conn = http.client.HTTPConnection("127.0.0.1", int(server.url.rsplit(":", 1)[1]), timeout=30)
+    try:
+        if chunked:
+            conn.request("POST", "/intelligent/api/plan", body=iter([body[i:i + 65536] for i in range(0, len(body), 65536)]),
+                         headers={"Content-Type": "application/json"}, encode_chunked=True)
+        else:
+            conn.request("POST", "/intelligent/api/plan", body=body, headers={"Content-Type": "application/json"})
+        answer = conn.getresponse()
+        status, reply = answer.status, json.loads(answer.read())
+    finally:
+        conn.close()
+    assert status == 400 and reply["field"] == "body" and "2,097,152" in reply["error"], reply
 
 
 def test_comfyuis_own_checks_still_run_beside_ours(client, h):

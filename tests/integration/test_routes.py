@@ -231,7 +231,7 @@ def test_exclude_folders_setting_applies_without_restart(client, h):
 
 def test_the_index_cache_lives_where_the_settings_say(client, server_env, server):
     client.post("/intelligent/api/rescan", {})
-    cache = os.path.join(server_env["base"], "state", "user", "index_cache", "intelligent-pipeline-index.json")
+    cache = os.path.join(server_env["base"], "state", "user", "index_cache", "intelligent-pipeline-index.sqlite3")
     assert os.path.isfile(cache)
     refused = [line for line in server.log_text().splitlines() if "ignored" in line and "cache" in line]
     assert not refused, refused  # the test's own folders are inside the user directory, so none is refused

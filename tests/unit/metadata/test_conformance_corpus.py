@@ -3,13 +3,16 @@
 Accuracy is not asserted here: the corpus was written before the detector changes, and the runner's
 figures (`.venv/bin/python tests/conformance/run.py --all`) are the measure. What is asserted: every
 case names a family from CivitAI's groups (or one of ours) with the architecture the contract gives
-that family, cites a repository, a commit and a path, and describes a header the safetensors writer
-can build; and the runner returns one result per case, from the index, for both sets.
+that family, states its optional truth fields (base model, trigger words, tags, strengths, the
+exclude flag) with the types the runner compares, cites a repository, a commit and a path, and
+describes a header the safetensors writer can build; the runner returns one result per case, from
+the index, for both sets; and it judges each stated field the way tests/conformance/README.md says.
 """
 from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -25,6 +28,37 @@ CASE_DIRS = (CONFORMANCE / "cases", CONFORMANCE / "heldout")
 WRITER = Path(__file__).resolve().parents[2] / "fixtures" / "safetensors_files.py"
 HEX40 = re.compile(r"[0-9a-f]{40}")
 REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+OPTIONAL_TRUTH = {"base_model", "trigger_words", "tags", "preferred_weight", "strength_range", "clip_strength",
+                  "excluded"}
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_optional_truth(truth: dict[str, Any]) -> None:
+    unknown = set(truth) - {"family", "architecture"} - OPTIONAL_TRUTH
+    assert not unknown, sorted(unknown)
+    if "base_model" in truth:
+        assert isinstance(truth["base_model"], str) and truth["base_model"].strip()
+    for key in ("trigger_words", "tags"):
+        if key in truth:
+            words = truth[key]
+            assert isinstance(words, list), key  # [] states "none"
+            assert all(isinstance(w, str) and w.strip() == w and w for w in words), (key, words)
+            fold = [w.lower() for w in words] if key == "tags" else words
+            assert len(set(fold)) == len(fold), (key, words)  # a set: no duplicates
+    for key in ("preferred_weight", "clip_strength"):
+        if key in truth:
+            assert truth[key] is None or _number(truth[key]), (key, truth[key])
+    if truth.get("preferred_weight") is not None:
+        assert 0 < truth["preferred_weight"] <= 5, truth["preferred_weight"]
+    if truth.get("strength_range") is not None:
+        lo_hi = truth["strength_range"]
+        assert isinstance(lo_hi, list) and len(lo_hi) == 2 and all(map(_number, lo_hi)), lo_hi
+        assert lo_hi[0] <= lo_hi[1], lo_hi
+    if "excluded" in truth:
+        assert isinstance(truth["excluded"], bool), truth["excluded"]
 
 
 def _load(name: str, path: Path) -> ModuleType:
@@ -98,7 +132,8 @@ def test_a_quarter_is_held_out() -> None:
 
 
 @pytest.mark.parametrize(("where", "case"), RAW, ids=[c["id"] for _, c in RAW])
-def test_case_is_well_formed(where: str, case: dict[str, Any], families: dict[str, dict[str, Any]]) -> None:
+def test_case_is_well_formed(where: str, case: dict[str, Any], families: dict[str, dict[str, Any]],
+                             runner: ModuleType) -> None:
     dtypes = _load("_ip_conformance_writer", WRITER).DTYPE_SIZES
     assert isinstance(case["id"], str) and case["id"].strip()
     assert case["kind"] in FOLDER_KINDS
@@ -110,8 +145,8 @@ def test_case_is_well_formed(where: str, case: dict[str, Any], families: dict[st
     truth = case["truth"]
     assert truth["family"] in families, truth["family"]
     assert truth["architecture"] == families[truth["family"]]["architecture"]
-    if "base_model" in truth:
-        assert isinstance(truth["base_model"], str) and truth["base_model"]
+    _check_optional_truth(truth)
+    assert runner.truth_problems(truth) == []
     source = case["source"]
     assert REPO.fullmatch(source["repo"]), source
     assert HEX40.fullmatch(source["commit"]), source
@@ -143,6 +178,16 @@ def test_runner_reports_one_result_per_case(runner: ModuleType, tmp_path: Path) 
     assert sum(t.total for t in report.by_format().values()) == len(RAW)
     text = report.text(failures=True)
     assert f"{len(RAW)} cases" in text
+    # Every optional truth field a case states is judged, and tallied once per case asserting it.
+    for r in report.results:
+        assert set(r.fields) == set(r.case.assertions()), r.case.id
+    stated = {key: sum(key in c["truth"] for _, c in RAW) for key in OPTIONAL_TRUTH}
+    tallies = report.by_field()
+    assert tallies["family"].asserted == tallies["architecture"].asserted == len(RAW)
+    for key, n in stated.items():
+        assert (tallies[key].asserted if key in tallies else 0) == n, key
+    for name in tallies:
+        assert f"\n{name} " in text, name
     # The temporary models tree is gone once the run is over.
     assert list(tmp_path.iterdir()) == []
 
@@ -180,3 +225,140 @@ def test_runner_writes_sidecars_next_to_the_model(runner: ModuleType, tmp_path: 
     bad = runner.Case(**{**base.__dict__, "id": "escape", "sidecars": {"../outside.json": {}}})
     with pytest.raises(ValueError):
         runner.write_case(tmp_path, bad)
+
+
+def _with_truth(runner: ModuleType, base: Any, suffix: str, **stated: Any) -> Any:
+    """`base` under another id, its optional truth replaced by `stated`."""
+    return runner.Case(**{**base.__dict__, "id": f"{base.id}-{suffix}", "base_model": stated.pop("base_model", None),
+                          "expected": stated})
+
+
+def _as_truth(name: str, value: Any) -> Any:
+    """A record's value written the way a case states it (lists for tuples)."""
+    if name in ("trigger_words", "tags"):
+        return list(value)
+    if name == "strength_range" and value is not None:
+        return list(value)
+    return value
+
+
+def test_runner_judges_every_stated_field(runner: ModuleType, tmp_path: Path) -> None:
+    """End to end, whatever the readers say today: stating exactly what the index says scores every
+    field, stating something else fails the case and names the field, and a field the truth leaves
+    out is not asserted."""
+    cases = [c for c in runner.load_cases([CONFORMANCE / "cases"]) if "clip_strength" in c.expected]
+    assert cases, "the corpus has a Lora-Manager case with a clip strength"
+    base = cases[0]
+    probe = _with_truth(runner, base, "probe", base_model="x", trigger_words=[], tags=[], preferred_weight=None,
+                        strength_range=None, clip_strength=None, excluded=False)
+    bare = _with_truth(runner, base, "bare")
+    report = runner.evaluate_cases([probe, bare], workdir=tmp_path)
+    said, unasserted = report.results
+    assert unasserted.fields == {} and set(unasserted.field_ok()) == {"family", "architecture"}
+    got = {name: f.got for name, f in said.fields.items()}
+    assert set(got) == set(runner.OPTIONAL_FIELDS)
+
+    echo = _with_truth(runner, base, "echo", **{n: _as_truth(n, v) for n, v in got.items()})
+    wrong = _with_truth(runner, base, "wrong", base_model=got["base_model"] + " Turbo", excluded=not got["excluded"],
+                        tags=["not-a-tag"], preferred_weight=(got["preferred_weight"] or 0.0) + 0.1,
+                        clip_strength=(got["clip_strength"] or 0.0) + 0.1)
+    report = runner.evaluate_cases([echo, wrong], workdir=tmp_path)
+    right, bad = report.results
+    assert all(f.ok for f in right.fields.values()), right.failed_fields()
+    assert right.ok == (right.family_ok and right.architecture_ok)
+    assert not bad.ok
+    assert {n for n, f in bad.fields.items() if not f.ok} == {"base_model", "excluded", "tags", "preferred_weight",
+                                                              "clip_strength"}
+    lines = bad.failed_fields()
+    assert f"excluded: expected {not got['excluded']!r}, got {got['excluded']!r}" in lines, lines
+    assert any(line.startswith("tags: expected ['not-a-tag'], got ") for line in lines), lines
+    tallies = report.by_field()
+    assert (tallies["tags"].asserted, tallies["tags"].ok) == (2, 1)
+    assert (tallies["excluded"].asserted, tallies["excluded"].ok) == (2, 1)
+    assert (tallies["trigger_words"].asserted, tallies["trigger_words"].ok) == (1, 1)
+    text = report.text(failures=True)
+    assert f"[cases] {wrong.id}: excluded: expected {not got['excluded']!r}" in text
+    assert f"[cases] {echo.id}: excluded" not in text
+    assert all(len(line) < 400 for line in text.splitlines())
+
+
+def test_field_comparison_rules(runner: ModuleType) -> None:
+    """The rules README.md states: sets, case-sensitive trigger words, case-blind tags, bracket
+    escapes equal, floats within 1e-6, null meaning unset, booleans exact."""
+    match = runner.field_matches
+    assert match("trigger_words", ["a", "b"], ("b", "a"))
+    assert match("trigger_words", ["a", "a"], ("a",))
+    assert not match("trigger_words", ["a", "b"], ("a",))
+    assert not match("trigger_words", ["a"], ("a", "b"))
+    assert not match("trigger_words", ["ZK style"], ("zk style",))
+    assert match("trigger_words", ["star_\\(sky\\)"], ("star_(sky)",))
+    assert match("trigger_words", ["blue  hair"], ("blue hair",))
+    assert not match("trigger_words", ["a"], "a")
+    assert match("tags", ["Style", "ink"], ("style", "ink"))
+    assert not match("tags", ["style"], ("style", "ink"))
+    assert match("base_model", "SDXL 1.0", "sdxl  1.0")
+    assert not match("base_model", "SD 3", "SD 3.5 Large")
+    assert not match("base_model", "Flux.1 D", None)
+    assert match("preferred_weight", 0.8, 0.8000004)
+    assert not match("preferred_weight", 0.8, 0.80001)
+    assert match("preferred_weight", None, None)
+    assert not match("preferred_weight", None, 1.0)
+    assert not match("preferred_weight", 1.0, None)
+    assert not match("preferred_weight", 1.0, True)
+    assert match("strength_range", [0.6, 1.0], (0.6, 1.0000001))
+    assert not match("strength_range", [0.6, 1.0], (0.5, 1.0))
+    assert not match("strength_range", [0.6, 1.0], None)
+    assert match("strength_range", None, None)
+    assert match("clip_strength", 0.5, 0.5) and not match("clip_strength", None, 0.5)
+    assert match("excluded", True, True) and not match("excluded", True, False)
+    assert not match("excluded", False, 0)
+    with pytest.raises(ValueError):
+        match("nickname", "x", "x")
+
+
+def test_clip_strength_is_read_from_extra(runner: ModuleType) -> None:
+    from intelligent_pipeline.metadata.records import ModelRecord
+
+    record = ModelRecord(name="a.safetensors", kind="lora", path="/x/a.safetensors", extra={"clip_strength": 0.5})
+    assert runner.record_value(record, "clip_strength") == 0.5
+    assert runner.record_value(ModelRecord(name="b", kind="lora", path="/x/b"), "clip_strength") is None
+    assert runner.record_value(record, "excluded") is False
+
+
+def test_a_case_without_a_record_fails_every_stated_field(runner: ModuleType) -> None:
+    base = runner.load_cases([CONFORMANCE / "cases"])[0]
+    case = runner.Case(**{**base.__dict__, "base_model": "SD 1.5", "expected": {"excluded": False}})
+    fields = runner.compare_fields(case, None)
+    assert set(fields) == {"base_model", "excluded"}
+    assert not any(f.ok for f in fields.values())
+    result = runner.Result(case, None, None, False, False, "no record", fields=fields)
+    assert not result.ok and result.field_ok() == {"family": False, "architecture": False, "base_model": False,
+                                                   "excluded": False}
+
+
+@pytest.mark.parametrize("truth", [
+    {"trigger_words": "girl"},
+    {"tags": [1]},
+    {"preferred_weight": "0.8"},
+    {"preferred_weight": True},
+    {"strength_range": [1.0, 0.5]},
+    {"strength_range": [0.5]},
+    {"clip_strength": "x"},
+    {"excluded": "yes"},
+    {"base_model": ""},
+    {"nickname": "x"},
+])
+def test_runner_refuses_a_truth_it_cannot_judge(runner: ModuleType, tmp_path: Path, truth: dict[str, Any]) -> None:
+    full_truth: dict[str, Any] = {"family": "SD1", "architecture": "sd1", **truth}
+    doc: dict[str, Any] = {"source_note": "test", "cases": [{
+        "id": "bad-truth", "kind": "lora", "file": "x.safetensors", "tensors": {"a": ["F16", [1]]},
+        "truth": full_truth, "source": {"repo": "a/b", "commit": "0" * 40, "path": "p", "note": "n"}}]}
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    assert runner.truth_problems(full_truth)
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({**doc, "cases": [{**doc["cases"][0], "truth": {"family": "SD1", "architecture": "sd1"}}]}),
+                    encoding="utf-8")
+    assert [c.id for c in runner.load_case_file(good, "cases")] == ["bad-truth"]
+    with pytest.raises(ValueError, match="bad-truth"):
+        runner.load_case_file(path, "cases")

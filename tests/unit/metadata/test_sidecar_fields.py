@@ -21,6 +21,7 @@ from intelligent_pipeline.metadata.sidecars import (
     rgthree_facts,
     trainer_facts,
 )
+from intelligent_pipeline.metadata.values import clean_tag
 
 
 def _write(path: Path, obj: Any) -> str:
@@ -192,3 +193,26 @@ def test_safetensors_reader_refuses_a_folder(tmp_path: Path) -> None:
     (tmp_path / "d.safetensors").mkdir()
     with pytest.raises(HeaderError, match="folder"):
         read_header(tmp_path / "d.safetensors")
+
+
+@pytest.mark.parametrize(("raw", "tag"), [
+    ("star_\\(sky\\)", "star_(sky)"), ("star_(sky)", "star_(sky)"), ("(star_\\(sky\\):1.2)", "star_(sky)"),
+    ("\\(smile\\)", "smile"), ("((masterpiece))", "masterpiece"), ("[[tag]", "tag"), ("(a])", "a"),
+    ("tag: -0.5", "tag"), ("a (b) c", "a (b) c"), ("(", ""), ("()", ""), ("{ spaced }", "spaced"),
+])
+def test_clean_tag_takes_off_only_the_brackets_around_the_tag(raw: str, tag: str) -> None:
+    assert clean_tag(raw) == tag
+
+
+@pytest.mark.parametrize("unit", ["(", "\\(", "(a)"])
+def test_clean_tag_is_linear_on_bracket_runs(assert_linear, unit: str) -> None:
+    assert_linear(lambda text: clean_tag(text), lambda n: "x" + unit * max(1, n // len(unit)) + "y",
+                  f"clean_tag {unit!r} run")
+
+
+def test_a_caption_too_long_to_be_a_tag_still_loses_the_brackets_at_its_ends() -> None:
+    caption = "(" + "a girl standing in a field of flowers, " * 20 + "star_(sky))"
+    assert len(caption) > 512
+    cleaned = clean_tag(caption)
+    assert cleaned.startswith("a girl standing") and cleaned.count("field of flowers") == 20
+    assert clean_tag("(" + "x" * 600 + ":1.2)") == "x" * 600

@@ -272,3 +272,192 @@ def test_training_tags_top_n_and_garbage() -> None:
     assert training_tags(json.dumps(freq), top=3) == ("tag29", "tag28", "tag27")
     assert training_tags("{not json") == ()
     assert training_tags(json.dumps([1, 2])) == ()
+
+
+# --- what the writers' own code writes (issue 6, "Real-world files") ------------------------------------------
+# rgthree-comfy at 13b4399c00b5ef5a97b1b6800fc1185874740f5d: py/server/utils_info.py `_merge_metadata` copies every
+# `ss_tag_frequency` caption into `trainedWords` as {word, count, metadata: True}; `_merge_civitai_data` adds
+# CivitAI's words as {word, civitai: True} (and marks a caption CivitAI also lists); `_update_data` ports the old
+# `triggerWords` as {word, user: True}; src_web/comfyui/dialog_info.ts `saveEditableRow` saves `strengthMin` and
+# `strengthMax` as text with two decimals (`toFixed(2)`), and `userNote`; `baseModelFile` is `ss_sd_model_name`.
+
+RGTHREE_INFO: dict[str, Any] = {
+    "file": "mychar.safetensors", "path": "/m/loras/mychar.safetensors", "modified": 1712345678000.0,
+    "name": "My Character - v2", "type": "LORA", "baseModel": "Illustrious", "baseModelFile": "illustriousXL_v01",
+    "sha256": SHA.lower(), "strengthMin": "0.50", "strengthMax": "0.90", "userNote": "use with a cape",
+    "trainedWords": [
+        {"word": "1girl", "count": 120, "metadata": True},
+        {"word": "mychar", "count": 118, "metadata": True, "civitai": True},  # a caption CivitAI lists too
+        {"word": "solo", "count": 100, "metadata": True},
+        {"word": "star_\\(sky\\)", "count": 40, "metadata": True},
+        {"word": "red cape", "civitai": True},
+        {"word": "my own trigger", "user": True},
+    ],
+    "raw": {"civitai": {"trainedWords": ["mychar", "red cape"], "model": {"name": "My Character", "tags": ["anime"]}},
+            "metadata": {"ss_sd_model_name": "illustriousXL_v01"}},
+}
+
+
+def test_rgthree_training_captions_are_tags_not_trigger_words(tmp_path: Path) -> None:
+    facts = read_sidecar("rgthree", _write(tmp_path / "mychar.safetensors.rgthree-info.json", RGTHREE_INFO))
+    assert facts is not None and facts.problems == ()
+    f = facts.fields
+    assert f["trigger_words"] == ("mychar", "red cape", "my own trigger")
+    assert f["tags"] == ("anime", "1girl", "solo", "star_(sky)")  # CivitAI's first, then captions by count
+    assert f["strength_range"] == (0.5, 0.9)
+    assert (f["title"], f["base_model"]) == ("My Character - v2", "Illustrious")
+    assert facts.extra["notes"] == "use with a cape" and facts.extra["trained_on"] == "illustriousXL_v01"
+    assert (facts.extra["strength_min"], facts.extra["strength_max"]) == (0.5, 0.9)
+
+
+def test_rgthree_with_only_captions_has_no_trigger_words_and_at_most_the_top_tags(tmp_path: Path) -> None:
+    captions = [{"word": f"tag{i}", "count": 1000 - i, "metadata": True} for i in range(64)]
+    payload = {"name": "x", "trainedWords": captions, "strengthMax": "1.00"}
+    facts = read_sidecar("rgthree", _write(tmp_path / "x.safetensors.rgthree-info.json", payload))
+    assert facts is not None
+    assert "trigger_words" not in facts.fields  # used to be 64 "trigger words"
+    assert facts.fields["tags"] == tuple(f"tag{i}" for i in range(15))
+    assert "strength_range" not in facts.fields  # one end of a range is not a range
+    assert facts.extra["strength_max"] == 1.0
+
+
+def test_rgthree_old_trigger_words_list_still_counts(tmp_path: Path) -> None:
+    payload = {"triggerWords": ["old word", 3], "trainedWords": [{"word": "plain"}]}
+    facts = read_sidecar("rgthree", _write(tmp_path / "o.safetensors.rgthree-info.json", payload))
+    assert facts is not None and facts.fields["trigger_words"] == ("plain", "old word")
+
+
+# ComfyUI-Lora-Manager at 25e72b43cef18c64d6dd235da307e2e51d1c09d2: static/js/components/shared/ModelModal.js saves
+# the usage-tips editor's keys `strength_min`, `strength_max`, `strength`, `clip_strength`, `clip_skip` as numbers;
+# py/services/lora_service.py `get_recommended_clip_strength_from_lora_data` reads `clipStrength`, and
+# static/js/utils/uiHelpers.js `getLoraStrengthsFromUsageTips` reads `clip_strength ?? clipStrength`.
+
+@pytest.mark.parametrize(("tips", "clip"), [
+    ('{"strength": 0.8, "clipStrength": 0.6}', 0.6),
+    ('{"strength": 0.8, "clip_strength": 0.5, "clipStrength": 0.6}', 0.5),
+    ('{"clipStrength": "0.7"}', 0.7),
+    ('{"clipStrength": 99}', None),
+])
+def test_lora_manager_clip_strength_in_either_spelling(tmp_path: Path, tips: str, clip: float | None) -> None:
+    assert parse_usage_tips(tips).get("clip_strength") == clip
+    facts = read_sidecar("lora-manager", _write(tmp_path / "c.metadata.json", {"model_name": "c", "usage_tips": tips}))
+    assert facts is not None and facts.extra.get("clip_strength") == clip
+
+
+def test_danbooru_tags_with_escaped_brackets_keep_their_brackets(tmp_path: Path) -> None:
+    payload = {"model_name": "Sky", "tags": ["star_\\(sky\\)", "Star_(Sky)", "(masterpiece:1.2)", "[blurry]",
+                                             "sailor_moon_(character)", "((best quality))", "tag)"],
+               "civitai": {"trainedWords": ["star_\\(sky\\), hatsune_miku_\\(append\\)", "star_(sky)"]}}
+    facts = read_sidecar("lora-manager", _write(tmp_path / "sky.metadata.json", payload))
+    assert facts is not None
+    assert facts.fields["tags"] == ("star_(sky)", "masterpiece", "blurry", "sailor_moon_(character)",
+                                    "best quality", "tag")
+    assert facts.fields["trigger_words"] == ("star_(sky)", "hatsune_miku_(append)")
+
+
+# sd-civitai-browser-plus at b3d3ecf2684d5cb5ebecfddd4c3c63ac4701f5c5: scripts/civitai_file_manage.py `find_and_save`
+# writes A1111's `<stem>.json` keys ("activation text" joined with ", ", "description", "sd version" as SD1, SD2,
+# SDXL or Other); scripts/civitai_download.py `info_to_json` adds `modelId` and the downloaded file's upper-case
+# `sha256` to the same file, and is all the file holds when the model was not found for find_and_save.
+
+def test_civitai_browser_plus_json(tmp_path: Path) -> None:
+    payload = {"activation text": "pixel art, 8-bit", "description": "Crisp pixels", "sd version": "SDXL",
+               "modelId": 12345, "sha256": SHA}
+    facts = read_sidecar("a1111", _write(tmp_path / "pixel.json", payload))
+    assert facts is not None
+    assert facts.fields == {"description": "Crisp pixels", "base_model": "SDXL 1.0",
+                            "trigger_words": ("pixel art", "8-bit"), "sha256": SHA.lower()}
+    assert facts.extra == {"civitai_model_id": 12345}
+    only_ids = read_sidecar("a1111", _write(tmp_path / "ids.json", {"modelId": 7, "sha256": SHA, "unpackList": []}))
+    assert only_ids is not None and only_ids.fields == {"sha256": SHA.lower()}
+    assert only_ids.extra == {"civitai_model_id": 7}
+    other = read_sidecar("a1111", _write(tmp_path / "o.json", {"activation text": "x", "sd version": "Other"}))
+    assert other is not None and "base_model" not in other.fields
+    # still someone else's JSON when it has none of these keys, or only values that are not ids
+    assert read_sidecar("a1111", _write(tmp_path / "w.json", {"modelId": "abc", "sha256": "nope"})) is None
+
+
+# StabilityMatrix at c255230fb76e92ea4c691d3cff25493e08f5de47: StabilityMatrix.Core/Models/ConnectedModelInfo.cs
+# writes `AuthorUsername` (the CivitAI creator) beside the fields read above.
+
+def test_stability_matrix_author(tmp_path: Path) -> None:
+    payload = {"ModelName": "J", "AuthorUsername": "KandooAI", "Hashes": {"SHA256": SHA}}
+    facts = read_sidecar("cm-info", _write(tmp_path / "j.cm-info.json", payload))
+    assert facts is not None and facts.extra["creator"] == "KandooAI"
+
+
+# civitai/civitai at 16a3602b80cabba06ccbedff8518a1b37c0fb4e7: src/pages/api/v1/model-versions/by-hash/[hash].ts finds
+# the model file with the hash and answers with its whole version (getModelVersionApiSelect: every file, none marked
+# as the match). Civitai Helper (butaixianran/Stable-Diffusion-Webui-Civitai-Helper at
+# bcbb4b72a715a97e0c456bca0b3b5536dcd8f005, scripts/ch_lib/model_action_civitai.py) writes that answer as
+# `<stem>.civitai.info` for whichever file the user has, which need not be the version's primary file.
+
+def test_civitai_info_takes_the_hash_of_the_models_own_file_not_the_primary(tmp_path: Path) -> None:
+    inpaint = read_sidecar("civitai-info", _write(tmp_path / "rv_inpaint.civitai.info", CIVITAI_VERSION))
+    assert inpaint is not None and inpaint.fields["sha256"] == "0" * 64
+    primary = read_sidecar("civitai-info", _write(tmp_path / "RV.civitai.info", CIVITAI_VERSION))
+    assert primary is not None and primary.fields["sha256"] == SHA.lower()  # names match without case
+    renamed = read_sidecar("civitai-info", _write(tmp_path / "my_rv.civitai.info", CIVITAI_VERSION))
+    assert renamed is not None and "sha256" not in renamed.fields  # two model files: hashing will tell
+    one_model = {**CIVITAI_VERSION, "files": [
+        {"name": "dataset.zip", "type": "Training Data", "hashes": {"SHA256": "1" * 64}},
+        {"name": "style.safetensors", "type": "Model", "hashes": {"SHA256": SHA}}]}
+    facts = read_sidecar("civitai-info", _write(tmp_path / "my_style.civitai.info", one_model))
+    assert facts is not None and facts.fields["sha256"] == SHA.lower()
+
+
+def test_lora_manager_pending_hash_and_rgthree_use_the_models_own_file(tmp_path: Path) -> None:
+    payload = {"model_name": "x", "sha256": "", "hash_status": "pending", "civitai": CIVITAI_VERSION}
+    facts = read_sidecar("lora-manager", _write(tmp_path / "rv_inpaint.metadata.json", payload))
+    assert facts is not None and facts.fields["sha256"] == "0" * 64
+    rg = read_sidecar("rgthree", _write(tmp_path / "rv_inpaint.safetensors.rgthree-info.json",
+                                        {"raw": {"civitai": CIVITAI_VERSION}}))
+    assert rg is not None and rg.fields["sha256"] == "0" * 64
+
+
+# ComfyUI-Lora-Manager at 25e72b43cef18c64d6dd235da307e2e51d1c09d2: py/utils/models.py sets `base_model` from
+# `determine_base_model(version_info["baseModel"])` (py/utils/model_utils.py), a substring map: "sdxl" -> "SDXL 1.0",
+# "pony" -> "Pony", so "SDXL Lightning" is written "SDXL 1.0" and "Pony V7" (an AuraFlow model) "Pony".
+
+@pytest.mark.parametrize(("lm", "civitai"), [("SDXL 1.0", "SDXL Lightning"), ("Pony", "Pony V7")])
+def test_lora_manager_keeps_the_civitai_base_model_its_own_shortened(tmp_path: Path, lm: str, civitai: str) -> None:
+    payload = {"model_name": "m", "base_model": lm, "civitai": {"baseModel": civitai, "model": {"name": "m"}}}
+    facts = read_sidecar("lora-manager", _write(tmp_path / "m.metadata.json", payload))
+    assert facts is not None
+    assert facts.fields["base_model"] == lm  # what the tool says, for the merge to weigh
+    assert facts.extra["civitai_base_model"] == civitai  # the richer spelling, for the merge to prefer
+    same = read_sidecar("lora-manager", _write(tmp_path / "s.metadata.json", {**payload, "base_model": civitai}))
+    assert same is not None and "civitai_base_model" not in same.extra
+
+
+# sd-civitai-browser-plus at b3d3ecf2684d5cb5ebecfddd4c3c63ac4701f5c5: scripts/civitai_file_manage.py `save_model_info`
+# writes `gl.json_info` (the CivitAI model object, set by `find_and_save` from GET /api/v1/models) to
+# `<stem>.api_info.json` beside the model (`get_save_path_and_name`: the model file's stem) when `save_api_info` is on.
+
+API_INFO: dict[str, Any] = {
+    "id": 4384, "name": "DreamShaper", "description": "<p>General purpose</p>", "type": "Checkpoint", "nsfw": False,
+    "nsfwLevel": 1, "tags": ["anime", "Photorealistic"], "creator": {"username": "Lykon"},
+    "stats": {"downloadCount": 5210, "thumbsUpCount": 640},
+    "modelVersions": [
+        {"id": 128713, "name": "8", "baseModel": "SD 1.5", "trainedWords": [],
+         "files": [{"name": "dreamshaper_8.safetensors", "type": "Model", "primary": True, "hashes": {"SHA256": "1" * 64}}]},
+        {"id": 252914, "name": "8 LCM", "baseModel": "SD 1.5 LCM", "trainedWords": ["lcm"],
+         "files": [{"name": "dreamshaper_8LCM.safetensors", "type": "Model", "hashes": {"SHA256": SHA}}]},
+    ],
+}
+
+
+def test_civitai_browser_plus_api_info_reads_the_version_of_the_models_file(tmp_path: Path) -> None:
+    facts = read_sidecar("api-info", _write(tmp_path / "dreamshaper_8LCM.api_info.json", API_INFO))
+    assert facts is not None and facts.source == "api-info" and facts.problems == ()
+    f = facts.fields
+    assert (f["title"], f["base_model"], f["sha256"]) == ("DreamShaper", "SD 1.5 LCM", SHA.lower())
+    assert f["tags"] == ("anime", "photorealistic") and f["trigger_words"] == ("lcm",)
+    assert (f["downloads"], f["likes"], f["description"]) == (5210, 640, "General purpose")
+    assert facts.extra["creator"] == "Lykon" and facts.extra["civitai_model_id"] == 4384
+    assert facts.extra["civitai_version_id"] == 252914
+    # a renamed file among two versions: the model's facts, not a guessed version's
+    renamed = read_sidecar("api-info", _write(tmp_path / "my_dreamshaper.api_info.json", API_INFO))
+    assert renamed is not None and renamed.fields["title"] == "DreamShaper"
+    assert "base_model" not in renamed.fields and "sha256" not in renamed.fields
+    assert read_sidecar("api-info", _write(tmp_path / "bad.api_info.json", [1])).problems  # type: ignore[union-attr]

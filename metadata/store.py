@@ -1,0 +1,622 @@
+"""The index's transactional store: one SQLite row per model file, and full-text search over them.
+
+Standard-library sqlite3, WAL journal, `synchronous=NORMAL`: a commit is atomic and survives the
+process being killed at any moment (a power cut may lose the last commits, never consistency).
+Each row is keyed by (kind, name) and holds what tells whether the file changed (path, size,
+mtime_ns, and the rest of the reader's fingerprint: the sidecars seen and the preview) and the
+merged record as JSON. A scan writes only the rows that changed, in transactions of at most
+BATCH_ROWS rows; every committed row is a whole, correct record of the file it names.
+
+Search: an FTS5 table with one column per field (name, title, trigger words, tags, description;
+tokenizer `porter unicode61 remove_diacritics 2`), ranked with `bm25()` weighted per column, and
+a second FTS5 table with the `trigram` tokenizer over the titles that are not plain ASCII, for the
+scripts written without spaces (CJK), when this SQLite has it. Triggers keep both in sync with the
+rows, so they change in the same transaction as the rows. The kind, architecture and family of
+each row are indexed columns for filtering.
+
+The file is identified by its `application_id` and versioned by `user_version`; MIGRATIONS holds
+one function per version step. A file that is not a store (another program's database, the old
+JSON cache under this name), one of a newer or unknown version, or a corrupt one is renamed
+`<name>.corrupt-<timestamp>` (never deleted) with one log line, and a new store is built: it is
+only ever a shortcut, everything in it is re-read from the library.
+
+Threads: the write connection belongs to whoever holds the index's scan lock (one scan at a
+time); `search` uses a second, read-only connection (WAL lets it read while a scan writes).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+import re
+import sqlite3
+import stat
+import threading
+import time
+import unicodedata
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from . import base_models, jsonio
+from .cache import Key, freeze, record_from_json, record_to_json
+from .reader import Fingerprint
+from .records import FOLDER_KINDS, ModelRecord
+from .safe_open import irregular_kind, open_regular, printable
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+APPLICATION_ID = 0x49504958  # "IPIX": this pack's index store
+# Bump when what the reader extracts changes, so stored records are read again instead of trusted.
+# A change of ModelRecord's fields (names or types) does the same by itself (RECORDS_SIGNATURE).
+RECORDS_VERSION = 1
+BATCH_ROWS = 5000  # rows per transaction (bench/run.py --only store measures the choice)
+BUSY_TIMEOUT_S = 5.0
+PAGE_SIZE = 8192  # rows of 1-2 KB: 12% smaller than with 4 KB pages at 50k, and as fast to read
+JOURNAL_SIZE_LIMIT = 32 * 1024 * 1024  # the WAL file is truncated back to this after a checkpoint
+SQLITE_MAGIC = b"SQLite format 3\x00"
+TOKENIZER = "porter unicode61 remove_diacritics 2"
+
+# bm25() weights, in the FTS table's column order: title highest, description lowest.
+FTS_COLUMNS = ("name", "title", "trigger_words", "tags", "description")
+FTS_WEIGHTS = (2.0, 10.0, 6.0, 3.0, 1.0)
+TRIGRAM_WEIGHT = 10.0  # a title substring match counts as a title word match
+MAX_QUERY_TERMS = 32  # a query is the first distinct words of the text, each at most MAX_TERM_CHARS
+MAX_TERM_CHARS = 64
+MAX_LIMIT = 1000
+TRIGRAM_MIN_CHARS = 3  # the trigram tokenizer matches nothing shorter
+
+Entry = tuple[Fingerprint, ModelRecord]
+
+_SQLITE_CORRUPT, _SQLITE_FORMAT, _SQLITE_NOTADB = 11, 24, 26
+_TERM = re.compile(r"[^\W_]+")  # runs of letters and digits (what unicode61 keeps); one quantifier
+
+
+def _records_signature() -> str:
+    fields = ",".join(f"{f.name}:{f.type}" for f in dataclasses.fields(ModelRecord))
+    return f"{RECORDS_VERSION}:{hashlib.sha256(fields.encode()).hexdigest()[:16]}"
+
+
+RECORDS_SIGNATURE = _records_signature()
+
+
+class StoreUnusable(Exception):
+    """The file at the store's path is not a store this code can use (the reason is the message)."""
+
+
+def is_corruption(error: sqlite3.Error) -> bool:
+    """Whether an sqlite3 error says the file is damaged or not a database (as opposed to locked,
+    read-only, out of space: conditions that pass and must not cost the user their store)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_FORMAT, _SQLITE_NOTADB)
+    return isinstance(error, sqlite3.DatabaseError) and not isinstance(error, sqlite3.OperationalError)
+
+
+_trigram: bool | None = None
+
+
+def trigram_supported() -> bool:
+    """Whether this SQLite has FTS5's trigram tokenizer (3.34 and later)."""
+    global _trigram
+    if _trigram is None:
+        conn = sqlite3.connect(":memory:")
+        try:
+            conn.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize='trigram')")
+            _trigram = True
+        except sqlite3.Error:
+            _trigram = False
+        finally:
+            conn.close()
+    return _trigram
+
+
+# --- schema -----------------------------------------------------------------------------------
+
+_FTS_INSERT = ("INSERT INTO models_fts(rowid, name, title, trigger_words, tags, description) "
+               "VALUES (new.id, new.name, new.title, new.trigger_words, new.tags, new.description);")
+_FTS_DELETE = ("INSERT INTO models_fts(models_fts, rowid, name, title, trigger_words, tags, description) "
+               "VALUES ('delete', old.id, old.name, old.title, old.trigger_words, old.tags, old.description);")
+NON_ASCII = "GLOB '*[^ -~]*'"  # a title with a character outside printable ASCII: the trigram table's rows
+
+
+def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
+    """The first schema: rows, their filter indexes, the FTS tables and the triggers syncing them."""
+    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID")
+    conn.execute("""CREATE TABLE models (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        path TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        sidecars BLOB NOT NULL,     -- JSON: the rest of the reader's fingerprint (sidecars seen, preview)
+        architecture TEXT NOT NULL,
+        family TEXT NOT NULL,
+        base_model TEXT NOT NULL,
+        title TEXT NOT NULL,
+        trigger_words TEXT NOT NULL, -- one per line
+        tags TEXT NOT NULL,          -- one per line
+        description TEXT NOT NULL,
+        record BLOB NOT NULL,        -- JSON: the merged ModelRecord
+        UNIQUE (kind, name))""")
+    conn.execute("CREATE INDEX models_by_family ON models (family, kind)")
+    conn.execute("CREATE INDEX models_by_architecture ON models (architecture, kind)")
+    conn.execute(f"CREATE VIRTUAL TABLE models_fts USING fts5({', '.join(FTS_COLUMNS)}, content='models', "
+                 f"content_rowid='id', tokenize='{TOKENIZER}')")
+    conn.execute(f"CREATE TRIGGER models_ai AFTER INSERT ON models BEGIN {_FTS_INSERT} END")
+    conn.execute(f"CREATE TRIGGER models_ad AFTER DELETE ON models BEGIN {_FTS_DELETE} END")
+    conn.execute(f"CREATE TRIGGER models_au AFTER UPDATE OF name, title, trigger_words, tags, description ON models "
+                 f"BEGIN {_FTS_DELETE} {_FTS_INSERT} END")
+    if not trigram_supported():
+        log.info("SQLite %s has no trigram tokenizer: titles in scripts without spaces (CJK) are searched "
+                 "by whole words only", sqlite3.sqlite_version)
+        return
+    # Titles with non-ASCII characters only (ASCII titles are served by the word index): a table
+    # with its own copy of those few titles, so a row is removed by rowid whatever it held.
+    conn.execute("CREATE VIRTUAL TABLE models_title_trigram USING fts5(title, tokenize='trigram')")
+    insert = "INSERT INTO models_title_trigram (rowid, title) SELECT new.id, new.title WHERE new.title " + NON_ASCII
+    delete = "DELETE FROM models_title_trigram WHERE rowid = old.id"
+    conn.execute(f"CREATE TRIGGER models_trigram_ai AFTER INSERT ON models BEGIN {insert}; END")
+    conn.execute(f"CREATE TRIGGER models_trigram_ad AFTER DELETE ON models BEGIN {delete}; END")
+    conn.execute(f"CREATE TRIGGER models_trigram_au AFTER UPDATE OF title ON models BEGIN {delete}; {insert}; END")
+
+
+# MIGRATIONS[v] takes a store of schema version v to v + 1, inside one transaction.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_0_to_1]
+
+_UPSERT = """INSERT INTO models (kind, name, path, size, mtime_ns, sidecars, architecture, family, base_model,
+        title, trigger_words, tags, description, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (kind, name) DO UPDATE SET path = excluded.path, size = excluded.size,
+        mtime_ns = excluded.mtime_ns, sidecars = excluded.sidecars, architecture = excluded.architecture,
+        family = excluded.family, base_model = excluded.base_model, title = excluded.title,
+        trigger_words = excluded.trigger_words, tags = excluded.tags, description = excluded.description,
+        record = excluded.record"""
+_DELETE = "DELETE FROM models WHERE kind = ? AND name = ?"
+_LOAD = "SELECT kind, name, path, size, mtime_ns, sidecars, record FROM models"
+
+
+def record_family(record: ModelRecord) -> str:
+    """The compatibility group a record belongs to, lower case: its `family` field (the merge's
+    answer, "unknown" included), or the family of its base model for a record without one."""
+    value = getattr(record, "family", None)
+    if not isinstance(value, str):
+        value = base_models.family(record.base_model)
+    return value.lower()
+
+
+def _row(fingerprint: Fingerprint, record: ModelRecord) -> tuple[Any, ...]:
+    """The column values for one model; raises TypeError/ValueError/UnicodeError for one that
+    cannot be stored (a name that is not valid UTF-8): the JSON encodings check every string."""
+    path, size, mtime_ns, *rest = fingerprint
+    return (record.kind, record.name, str(path), int(size), int(mtime_ns), jsonio.dumps(rest),
+            record.architecture, record_family(record), record.base_model, record.title,
+            "\n".join(record.trigger_words), "\n".join(record.tags), record.description, record_to_json(record))
+
+
+def query_terms(text: Any) -> list[str]:
+    """The words of `text` a search looks for: runs of letters and digits, NFKC, lower case, at most
+    MAX_TERM_CHARS each, the first MAX_QUERY_TERMS distinct ones. Linear in the text."""
+    if not isinstance(text, str):
+        return []
+    terms: list[str] = []
+    seen: set[str] = set()
+    for match in _TERM.finditer(text):
+        raw = match.group()[:MAX_TERM_CHARS]
+        if raw in seen:  # a repeated word costs one set lookup
+            continue
+        seen.add(raw)
+        term = unicodedata.normalize("NFKC", raw).lower()
+        if term in seen and term != raw:
+            continue
+        seen.add(term)
+        if term not in terms:
+            terms.append(term)
+        if len(terms) >= MAX_QUERY_TERMS:
+            break
+    return terms
+
+
+def fts_query(terms: Iterable[str]) -> str:
+    """An FTS5 query matching any of `terms`: each a quoted string (quotes doubled), so no text can
+    be read as FTS5 syntax."""
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+
+
+def match_sql(table: str, weights: Sequence[float], filters: Iterable[str] | None) -> str:
+    """The search query on one FTS table: parameters are the MATCH string, one value per filter
+    column (`kind`, `architecture`, `family`: indexed columns of models) and the limit. Rows are
+    (kind, name, bm25); without filters (None), (rowid, bm25) from the FTS table alone."""
+    bm25 = ", ".join([table, *(str(float(w)) for w in weights)])
+    if filters is None:
+        return f"SELECT rowid, bm25({bm25}) AS s FROM {table} WHERE {table} MATCH ? ORDER BY s LIMIT ?"
+    where = "".join(f" AND m.{column} = ?" for column in filters)
+    return (f"SELECT m.kind, m.name, bm25({bm25}) AS s FROM {table} JOIN models AS m ON m.id = {table}.rowid "
+            f"WHERE {table} MATCH ?{where} ORDER BY s LIMIT ?")
+
+
+def _names(conn: sqlite3.Connection, ids: list[int]) -> list[tuple[int, str, str]]:
+    """(id, kind, name) of the rows `ids` (at most MAX_LIMIT of them): primary-key lookups."""
+    if not ids:
+        return []
+    marks = ", ".join("?" * len(ids))
+    return conn.execute(f"SELECT id, kind, name FROM models WHERE id IN ({marks})", ids).fetchall()
+
+
+class IndexStore:
+    """The store at `path` (":memory:" for one that lives as long as the object)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.trigram = False
+        self.rows_written = 0  # upserts + deletes committed by this object, for tests and the bench
+        self.transactions = 0
+        self._conn: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._lock = threading.RLock()  # the write connection
+        self._read_lock = threading.Lock()
+
+    @property
+    def in_memory(self) -> bool:
+        return self.path == ":memory:"
+
+    # --- opening ---------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open the store, creating or migrating it; set aside (and replace) a file that cannot be
+        used. Raises OSError or sqlite3.Error when the location itself is unusable (a folder where
+        the file should be, no permission, locked by another program)."""
+        with self._lock:
+            if self._conn is not None:
+                return
+            if self.in_memory:
+                memory = self._connect()
+                self._prepare(memory)
+                self._conn = memory
+                return
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            reason = self._precheck()
+            conn: sqlite3.Connection | None = None
+            if reason is None:
+                try:
+                    conn = self._connect()
+                    self._prepare(conn)
+                except StoreUnusable as e:
+                    reason = str(e)
+                except sqlite3.Error as e:
+                    if not is_corruption(e):
+                        _close(conn)
+                        raise
+                    reason = f"corrupt: {printable(str(e), 200)}"
+            if reason is not None:
+                _close(conn)
+                self._set_aside(reason)
+                conn = self._connect()
+                self._prepare(conn)
+            self._conn = conn
+
+    def _precheck(self) -> str | None:
+        """Why the file at the path is not an SQLite database (None: it may be one, or is absent)."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            if any(os.path.lexists(self.path + s) for s in ("-wal", "-shm")):
+                # a journal left by a deleted database would be replayed into the new one
+                return "a -wal/-shm file without its database"
+            return None
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(f"the index store path {self.path!r} is a folder")
+        irregular = irregular_kind(st.st_mode)
+        if irregular is not None:
+            return f"not a regular file ({irregular})"
+        if st.st_size == 0:
+            return None
+        with open_regular(self.path) as f:
+            head = f.read(len(SQLITE_MAGIC))
+        if head != SQLITE_MAGIC:
+            return "not an SQLite file"
+        return None
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        """Check that the file is a store of a version this code reads, then migrate it to
+        SCHEMA_VERSION, and drop records of another reader (RECORDS_SIGNATURE)."""
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if app_id != APPLICATION_ID:
+            objects = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if app_id != 0 or version != 0 or objects:
+                raise StoreUnusable("not an index store (another program's SQLite file?)")
+            conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # a new file: before its first write
+        if version > SCHEMA_VERSION:
+            raise StoreUnusable(f"schema version {version} is not one this version reads (1-{SCHEMA_VERSION})")
+        if not self.in_memory:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                log.info("index store %r: journal mode %r (WAL not available here)", self.path, mode)
+            conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
+        self._migrate(conn)
+        # No quick_check here (0.8 s at 50k on every start): load() reads every row, and damage it
+        # or a later write or search meets is handled there (set aside, rebuilt).
+        self.trigram = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = 'models_title_trigram'").fetchone() is not None
+        self._check_records(conn)
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        while True:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version >= SCHEMA_VERSION:
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if conn.execute("PRAGMA user_version").fetchone()[0] == version:  # not migrated meanwhile
+                    MIGRATIONS[version](conn)
+                    conn.execute(f"PRAGMA user_version = {version + 1}")
+                    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+            if version > 0:
+                log.info("index store %r: migrated from schema version %d to %d", self.path, version, version + 1)
+
+    def _check_records(self, conn: sqlite3.Connection) -> None:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'records'").fetchone()
+        if row is not None and row[0] == RECORDS_SIGNATURE:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            dropped = conn.execute("DELETE FROM models").rowcount
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('records', ?)", (RECORDS_SIGNATURE,))
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+        if dropped > 0:
+            log.info("index store %r: %d records of another version of the reader dropped; those files are "
+                     "read again", self.path, dropped)
+
+    def _set_aside(self, reason: str) -> None:
+        """Rename the file (and its -wal/-shm companions) to `<name>.corrupt-<timestamp>`."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        target = f"{self.path}.corrupt-{stamp}"
+        n = 1
+        while any(os.path.lexists(target + s) for s in ("", "-wal", "-shm")):
+            n += 1
+            target = f"{self.path}.corrupt-{stamp}-{n}"
+        self._close_reader()
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.lexists(self.path + suffix):
+                os.rename(self.path + suffix, target + suffix)
+        log.warning("index store %r is unusable (%s): moved aside to %r; building a new one",
+                    self.path, reason, target)
+
+    def rebuild(self, reason: str) -> None:
+        """Set the current file aside and start an empty store (after corruption found mid-run)."""
+        with self._lock:
+            _close(self._conn)
+            self._conn = None
+            if self.in_memory:
+                self.open()
+                return
+            self._set_aside(reason)
+            self.open()
+
+    def close(self) -> None:
+        with self._lock:
+            self._close_reader()
+            _close(self._conn)
+            self._conn = None
+
+    def _close_reader(self) -> None:
+        with self._read_lock:
+            _close(self._reader)
+            self._reader = None
+
+    def _writer(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.open()
+        assert self._conn is not None
+        return self._conn
+
+    # --- rows -------------------------------------------------------------------------------
+
+    def load(self) -> dict[Key, Entry]:
+        """Every stored (fingerprint, record), by key. A row that does not decode is left out (its
+        file is read again and the row replaced); a damaged file is set aside and {} returned (a new
+        store is started); raises sqlite3.Error for other failures (locked, I/O)."""
+        try:
+            return self._load()
+        except sqlite3.Error as e:
+            if not is_corruption(e):
+                raise
+            self.rebuild(f"corrupt: {printable(str(e), 200)}")
+            return {}
+
+    def _load(self) -> dict[Key, Entry]:
+        entries: dict[Key, Entry] = {}
+        bad = 0
+        with self._lock:
+            for kind, name, path, size, mtime_ns, sidecars, record in self._writer().execute(_LOAD):
+                try:
+                    rec = record_from_json(record)
+                    if (rec.kind, rec.name) != (kind, name):
+                        raise ValueError("the record is not the row's")
+                    rest = freeze(jsonio.loads(sidecars))
+                    if not isinstance(rest, tuple):
+                        raise ValueError("bad fingerprint")
+                    entries[(kind, name)] = ((path, size, mtime_ns, *rest), rec)
+                except (ValueError, TypeError, KeyError, RecursionError):
+                    bad += 1
+        if bad:
+            log.warning("index store %r: %d row(s) could not be read; those files are read again", self.path, bad)
+        return entries
+
+    def apply(self, upserts: Sequence[Entry], deletes: Sequence[Key], batch_rows: int | None = None) -> int:
+        """Write `upserts` (insert or replace by key) and remove `deletes`, in transactions of at most
+        `batch_rows` rows (BATCH_ROWS). Entries that cannot be stored (names that are not UTF-8) are
+        left out. Returns the rows written; raises sqlite3.Error (what was committed stays)."""
+        rows: list[tuple[Any, ...]] = []
+        for fingerprint, record in upserts:
+            try:
+                rows.append(_row(fingerprint, record))
+            except (TypeError, ValueError, UnicodeError) as e:
+                log.debug("%r not stored (%s): it is read again after a restart", record.path, type(e).__name__)
+        gone: list[Key] = []
+        for kind, name in deletes:
+            try:
+                name.encode("utf-8")
+            except UnicodeError:
+                continue  # never stored
+            gone.append((kind, name))
+        ops: list[tuple[bool, tuple[Any, ...]]] = [(False, k) for k in gone] + [(True, r) for r in rows]
+        step = max(1, batch_rows or BATCH_ROWS)
+        with self._lock:
+            conn = self._writer()
+            for start in range(0, len(ops), step):
+                chunk = ops[start:start + step]
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.executemany(_DELETE, [op for is_row, op in chunk if not is_row])
+                    conn.executemany(_UPSERT, [op for is_row, op in chunk if is_row])
+                    conn.execute("COMMIT")
+                except BaseException:
+                    _rollback(conn)
+                    raise
+                self.rows_written += len(chunk)
+                self.transactions += 1
+        return len(ops)
+
+    def diff(self, entries: Mapping[Key, Entry]) -> tuple[list[Entry], list[Key]]:
+        """(upserts, deletes) that make the store hold exactly `entries`: what apply() must write
+        when the store may have drifted from the caller's view (a write failed, it was rebuilt)."""
+        stored: dict[Key, tuple[Any, ...]] = {}
+        with self._lock:
+            for kind, name, path, size, mtime_ns, sidecars, record in self._writer().execute(_LOAD):
+                stored[(kind, name)] = (path, size, mtime_ns, bytes(sidecars), bytes(record))
+        upserts: list[Entry] = []
+        for key, (fingerprint, record) in entries.items():
+            try:
+                row = _row(fingerprint, record)
+            except (TypeError, ValueError, UnicodeError):
+                continue  # cannot be stored: apply() would leave it out too
+            if stored.get(key) != (row[2], row[3], row[4], row[5], row[13]):
+                upserts.append((fingerprint, record))
+        return upserts, [key for key in stored if key not in entries]
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._writer().execute("SELECT count(*) FROM models").fetchone()[0])
+
+    # --- search -----------------------------------------------------------------------------
+
+    def search(self, text: str, kind: str | None = None, architecture: str | None = None,
+               family: str | None = None, limit: int = 50) -> list[tuple[str, str, float]]:
+        """The models best matching any word of `text`, best first, as (kind, name, score): score is
+        -bm25() over the weighted columns (higher is better), plus title substring matches for terms
+        in scripts without spaces. `kind`, `architecture`, `family` (case-insensitive) filter on
+        indexed columns. Any
+        text is safe: it is never read as FTS5 syntax. Raises ValueError for an unknown kind."""
+        if kind is not None and kind not in FOLDER_KINDS:
+            raise ValueError(f"unknown model type {kind!r}; expected one of {', '.join(FOLDER_KINDS)}")
+        terms = query_terms(text)
+        limit = min(int(limit), MAX_LIMIT)
+        if not terms or limit <= 0:
+            return []
+        family = family.lower() if isinstance(family, str) else family
+        filters = {c: v for c, v in (("kind", kind), ("architecture", architecture), ("family", family))
+                   if v is not None}
+        params = list(filters.values())
+        scores: dict[Key, float] = {}
+        self.open()  # outside the read lock: opening may set a file aside, which closes the reader
+        with self._lock if self.in_memory else self._read_lock:
+            conn = self._read_connection()
+            tables: list[tuple[str, Sequence[float], list[str], float]] = [("models_fts", FTS_WEIGHTS, terms, 1.0)]
+            substrings = [t for t in terms if len(t) >= TRIGRAM_MIN_CHARS and not t.isascii()]
+            if self.trigram and substrings:
+                tables.append(("models_title_trigram", (), substrings, TRIGRAM_WEIGHT))
+            for table, weights, words, factor in tables:
+                hits: Iterable[tuple[str, str, float]]
+                if filters:
+                    hits = conn.execute(match_sql(table, weights, filters), (fts_query(words), *params, limit))
+                else:  # rank on the FTS table alone, then name the few best (half the time at 50k)
+                    best = dict(conn.execute(match_sql(table, weights, None), (fts_query(words), limit)).fetchall())
+                    hits = [(k, n, best[i]) for i, k, n in _names(conn, list(best))]
+                for k, n, s in hits:
+                    scores[(k, n)] = scores.get((k, n), 0.0) - s * factor
+        ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
+        return [(k, n, s) for (k, n), s in ranked]
+
+    def _read_connection(self) -> sqlite3.Connection:
+        if self.in_memory:
+            return self._writer()  # one database, one connection (search holds the write lock then)
+        if self._reader is None:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA query_only = ON")
+            self._reader = conn
+        return self._reader
+
+    # --- checks -----------------------------------------------------------------------------
+
+    def check(self) -> list[str]:
+        """What is inconsistent in the store (empty when nothing): SQLite's integrity check, every
+        row's record decodes and is the row's, and the FTS indexes hold exactly the rows."""
+        problems: list[str] = []
+        with self._lock:
+            conn = self._writer()
+            result = [r[0] for r in conn.execute("PRAGMA integrity_check").fetchall()]
+            if result != ["ok"]:
+                problems.append(f"integrity_check: {result[:5]}")
+            ids: set[int] = set()
+            for row_id, kind, name, record in conn.execute("SELECT id, kind, name, record FROM models"):
+                ids.add(row_id)
+                try:
+                    rec = record_from_json(record)
+                    if (rec.kind, rec.name) != (kind, name):
+                        problems.append(f"row {row_id}: record of {rec.kind}/{rec.name!r}")
+                except (ValueError, TypeError, RecursionError) as e:
+                    problems.append(f"row {row_id}: record does not decode ({e})")
+            tables = ["models_fts"] + (["models_title_trigram"] if self.trigram else [])
+            for table in tables:
+                try:  # rank 1: the index is also compared with the content it was built from
+                    conn.execute(f"INSERT INTO {table} ({table}, rank) VALUES ('integrity-check', 1)")
+                except sqlite3.DatabaseError as e:
+                    problems.append(f"{table}: {e}")
+                conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{table}_docs USING fts5vocab(main, {table}, "
+                             "instance)")
+                indexed = {r[0] for r in conn.execute(f"SELECT DISTINCT doc FROM temp.{table}_docs")}
+                expected = ids if table == "models_fts" else {  # a trigram needs 3 characters
+                    r[0] for r in conn.execute(f"SELECT id FROM models WHERE title {NON_ASCII} "
+                                               f"AND length(title) >= {TRIGRAM_MIN_CHARS}")}
+                if indexed != expected:
+                    problems.append(f"{table}: {len(indexed - expected)} indexed rows not in models, "
+                                    f"{len(expected - indexed)} rows not indexed")
+            if self.trigram:
+                copied = set(conn.execute("SELECT rowid, title FROM models_title_trigram"))
+                if copied != set(conn.execute(f"SELECT id, title FROM models WHERE title {NON_ASCII}")):
+                    problems.append("models_title_trigram: titles differ from the rows'")
+        return problems
+
+
+def _close(conn: sqlite3.Connection | None) -> None:
+    if conn is not None:
+        try:
+            conn.close()
+        except sqlite3.Error:
+            pass
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error as e:
+            log.debug("rollback failed: %s", printable(str(e), 200))

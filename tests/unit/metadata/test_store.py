@@ -1,0 +1,693 @@
+"""The SQLite index store: incremental transactional writes, versions and migrations, setting aside
+what it cannot use, full-text search over hostile text, and surviving kill -9 during a scan."""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from intelligent_pipeline.metadata import ModelIndex, ModelRecord, StaticModelPaths, base_models
+from intelligent_pipeline.metadata import store as store_module
+from intelligent_pipeline.metadata.store import (
+    APPLICATION_ID,
+    SCHEMA_VERSION,
+    IndexStore,
+    fts_query,
+    query_terms,
+)
+
+POSIX_ONLY = pytest.mark.skipif(os.name == "nt", reason="SIGKILL and file names as POSIX has them")
+FUZZ = settings(derandomize=True, max_examples=200, deadline=None)
+
+
+_FIELDS = {f.name for f in dataclasses.fields(ModelRecord)}
+
+
+def _record(name: str, kind: str = "lora", **kw: Any) -> ModelRecord:
+    if "family" in _FIELDS:  # what the merge sets beside base_model
+        kw.setdefault("family", base_models.family(kw.get("base_model", "Unknown")))
+    return ModelRecord(name=name, kind=kind, path=f"/models/{kind}s/{name}", **kw)
+
+
+def _fp(record: ModelRecord, mtime_ns: int = 1) -> tuple[Any, ...]:
+    return (record.path, 100, mtime_ns, (("lora-manager", record.name + ".metadata.json", 5),), None)
+
+
+def _open(path: Path | str) -> IndexStore:
+    store = IndexStore(str(path))
+    store.open()
+    return store
+
+
+def _aside(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if ".corrupt-" in p.name)
+
+
+# --- rows ----------------------------------------------------------------------------------------
+
+
+def test_rows_round_trip_and_only_what_is_applied_is_written(tmp_path: Path) -> None:
+    store = _open(tmp_path / "s.sqlite3")
+    a = _record("a.safetensors", title="Alpha", tags=("x", "y"), trigger_words=("aw",), strength_range=(0.4, 0.9),
+                extra={"base_model_source": "header"})
+    b = _record("sub/b.safetensors", kind="checkpoint", architecture="sdxl", base_model="Pony")
+    assert store.apply([(_fp(a), a), (_fp(b), b)], []) == 2
+    loaded = store.load()
+    assert set(loaded) == {("lora", "a.safetensors"), ("checkpoint", "sub/b.safetensors")}
+    fp, rec = loaded[("lora", "a.safetensors")]
+    assert fp == _fp(a) and rec == a and rec.extra == a.extra and rec.strength_range == (0.4, 0.9)
+    assert store.rows_written == 2 and store.transactions == 1
+
+    a2 = _record("a.safetensors", title="Alpha 2")
+    assert store.apply([(_fp(a2, 2), a2)], [("checkpoint", "sub/b.safetensors")]) == 2
+    assert store.rows_written == 4
+    loaded = store.load()
+    assert list(loaded) == [("lora", "a.safetensors")] and loaded[("lora", "a.safetensors")][1].title == "Alpha 2"
+    assert store.check() == []
+    store.close()
+
+
+def test_check_finds_rows_and_full_text_indexes_that_drifted_apart(tmp_path: Path) -> None:
+    store = _open(tmp_path / "s.sqlite3")
+    r = _record("a.safetensors", title="猫の少女")
+    store.apply([(_fp(r), r)], [])
+    assert store.check() == []
+    conn = store._writer()
+    conn.execute("DROP TRIGGER models_ai")  # what a write outside one transaction could leave behind
+    if store.trigram:
+        conn.execute("DROP TRIGGER models_trigram_ai")
+    conn.execute("INSERT INTO models (kind, name, path, size, mtime_ns, sidecars, architecture, family, base_model, "
+                 "title, trigger_words, tags, description, record) SELECT kind, 'b', path, size, mtime_ns, sidecars, "
+                 "architecture, family, base_model, title, trigger_words, tags, description, record FROM models")
+    problems = store.check()
+    assert any("models_fts" in p for p in problems) and any("record of" in p for p in problems), problems
+    if store.trigram:
+        assert any("models_title_trigram" in p for p in problems), problems
+
+
+def test_writes_are_batched_into_transactions(tmp_path: Path) -> None:
+    store = _open(tmp_path / "s.sqlite3")
+    records = [_record(f"l{i}.safetensors") for i in range(25)]
+    store.apply([(_fp(r), r) for r in records], [], batch_rows=10)
+    assert store.transactions == 3 and store.count() == 25
+    assert store.check() == []
+
+
+def test_a_record_that_cannot_be_stored_is_left_out_and_the_rest_written(tmp_path: Path) -> None:
+    store = _open(tmp_path / "s.sqlite3")
+    bad = _record("bad\udcff.safetensors")  # a file name that is not UTF-8
+    good = _record("good.safetensors")
+    assert store.apply([(_fp(bad), bad), (_fp(good), good)], [("lora", "gone\udcff.safetensors")]) == 1
+    assert list(store.load()) == [("lora", "good.safetensors")]
+
+
+def test_schema_is_versioned_wal_and_synchronous_normal(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    store = _open(path)
+    store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == store_module.PAGE_SIZE
+    indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"models_by_family", "models_by_architecture"} <= indexes
+    fts = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'models_fts'").fetchone()[0]
+    assert "porter unicode61 remove_diacritics 2" in fts
+    conn.close()
+    store = _open(path)
+    assert store._writer().execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+
+
+def test_each_migration_step_runs_once_and_keeps_the_rows(tmp_path: Path, monkeypatch, caplog) -> None:
+    path = tmp_path / "s.sqlite3"
+    store = _open(path)
+    r = _record("a.safetensors", title="Kept")
+    store.apply([(_fp(r), r)], [])
+    store.close()
+    steps: list[int] = []
+
+    def to_2(conn: sqlite3.Connection) -> None:
+        steps.append(1)
+        conn.execute("ALTER TABLE models ADD COLUMN rating INTEGER NOT NULL DEFAULT 0")
+
+    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, to_2])
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
+    with caplog.at_level(logging.INFO):
+        store = _open(path)
+    assert steps == [1]
+    assert store._writer().execute("PRAGMA user_version").fetchone()[0] == 2
+    assert store.load()[("lora", "a.safetensors")][1].title == "Kept"
+    assert any("migrated from schema version 1 to 2" in m.getMessage() for m in caplog.records)
+    store.close()
+    _open(path).close()
+    assert steps == [1]
+    assert _aside(tmp_path) == []
+
+
+@pytest.mark.parametrize("case", ["newer version", "foreign sqlite", "garbage", "json cache", "torn pages", "fifo"])
+def test_an_unusable_file_is_moved_aside_logged_once_and_rebuilt(tmp_path: Path, caplog, case: str) -> None:
+    path = tmp_path / "s.sqlite3"
+    if case == "newer version":
+        store = _open(path)
+        r = _record("a.safetensors")
+        store.apply([(_fp(r), r)], [])
+        store._writer().execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+        store.close()
+    elif case == "foreign sqlite":
+        conn = sqlite3.connect(path)
+        conn.execute("CREATE TABLE photos (id INTEGER PRIMARY KEY, data BLOB)")
+        conn.execute("INSERT INTO photos (data) VALUES (x'00ff')")
+        conn.commit()
+        conn.close()
+    elif case == "garbage":
+        path.write_bytes(os.urandom(5000))
+    elif case == "json cache":
+        path.write_text('{"format": "intelligent-pipeline/model-index", "version": 1, "entries": []}')
+    elif case == "torn pages":
+        store = _open(path)
+        rs = [_record(f"l{i}.safetensors", description="x" * 500) for i in range(300)]
+        store.apply([(_fp(r), r) for r in rs], [])
+        store.close()
+        data = bytearray(path.read_bytes())
+        for offset in range(4096, len(data), 4096):  # every page but the first scribbled over
+            data[offset + 8:offset + 200] = os.urandom(192)
+        path.write_bytes(bytes(data))
+    elif case == "fifo":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("no FIFOs here")
+        os.mkfifo(path)
+    before = path.read_bytes() if path.is_file() else None
+    with caplog.at_level(logging.WARNING):
+        store = _open(path)
+        entries = store.load()
+    assert entries == {}
+    moved = _aside(tmp_path)
+    assert [p.name.split(".corrupt-")[0] for p in moved if not p.name.endswith(("-wal", "-shm"))] == ["s.sqlite3"]
+    main = [p for p in moved if not p.name.endswith(("-wal", "-shm"))][0]
+    if before is not None:
+        assert main.read_bytes() == before  # never deleted, never changed
+    warnings = [m for m in caplog.records if m.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "moved aside" in warnings[0].getMessage()
+    r = _record("new.safetensors")
+    store.apply([(_fp(r), r)], [])
+    assert list(store.load()) == [("lora", "new.safetensors")] and store.check() == []
+
+
+def test_a_journal_left_by_a_deleted_store_is_not_replayed_into_a_new_one(tmp_path: Path, caplog) -> None:
+    path = tmp_path / "s.sqlite3"
+    store = _open(path)
+    rs = [_record(f"l{i}.safetensors") for i in range(50)]
+    store.apply([(_fp(r), r) for r in rs], [])
+    wal = (tmp_path / "s.sqlite3-wal").read_bytes()
+    store.close()
+    path.unlink()
+    (tmp_path / "s.sqlite3-wal").write_bytes(wal)  # someone deleted the database and not its journal
+    with caplog.at_level(logging.WARNING):
+        store = _open(path)
+    assert store.load() == {} and store.check() == []
+    assert [p.name.rsplit("-", 1)[-1] for p in _aside(tmp_path)] == ["wal"]
+    assert any("without its database" in m.getMessage() for m in caplog.records)
+
+
+def test_a_folder_at_the_store_path_is_an_error_not_a_move(tmp_path: Path) -> None:
+    (tmp_path / "s.sqlite3").mkdir()
+    with pytest.raises(OSError):
+        _open(tmp_path / "s.sqlite3")
+    assert (tmp_path / "s.sqlite3").is_dir() and _aside(tmp_path) == []
+
+
+def test_records_of_another_reader_version_are_dropped_and_read_again(lib, kit, monkeypatch, caplog) -> None:
+    lib.model("loras", "a.safetensors", kit.SD1_LORA_KOHYA)
+    lib.index(cache_path=lib.cache_path).scan()
+    monkeypatch.setattr(store_module, "RECORDS_SIGNATURE", "2:another-reader")
+    with caplog.at_level(logging.INFO):
+        index = lib.index(cache_path=lib.cache_path)
+    assert index.records() == []
+    assert any("records of another version of the reader dropped" in m.getMessage() for m in caplog.records)
+    assert index.scan().changed == 1
+    assert _aside(Path(lib.cache_path).parent) == []
+
+
+def test_the_records_signature_follows_the_record_fields() -> None:
+    sig = store_module._records_signature()
+    assert sig == store_module.RECORDS_SIGNATURE and sig.startswith(f"{store_module.RECORDS_VERSION}:")
+    fields = ",".join(f"{f.name}:{f.type}" for f in dataclasses.fields(ModelRecord))
+    assert fields.count(":") == len(dataclasses.fields(ModelRecord))  # every field is part of it
+
+
+# --- incremental scans through the index ----------------------------------------------------------
+
+
+def test_a_scan_writes_only_the_rows_that_changed(lib, kit) -> None:
+    paths = [lib.model("loras", f"sub{i % 3}/l{i}.safetensors", kit.SD1_LORA_KOHYA) for i in range(30)]
+    index = lib.index(cache_path=lib.cache_path)
+    index.scan()
+    store = index._store
+    assert store is not None and store.rows_written == 30 and store.transactions == 1
+    index.scan()
+    index.scan(force=True)  # everything re-read, nothing different: nothing written
+    assert store.rows_written == 30
+    kit.write_json(paths[3].parent / "l3.metadata.json", {"model_name": "Three"})
+    paths[5].unlink()
+    lib.model("loras", "new.safetensors", kit.SDXL_LORA_KOHYA)
+    assert index.scan().changed == 3
+    assert store.rows_written == 33 and store.transactions == 2
+    stored = store.load()
+    assert stored[("lora", "sub0/l3.safetensors")][1].title == "Three"
+    assert ("lora", "sub2/l5.safetensors") not in stored and ("lora", "new.safetensors") in stored
+    assert {k: r.to_dict() for k, (_, r) in stored.items()} == {(r.kind, r.name): r.to_dict()
+                                                               for r in index.records()}
+    assert store.check() == []
+
+
+def test_a_failed_write_is_caught_up_by_the_next_scan(lib, kit, monkeypatch, caplog) -> None:
+    lib.model("loras", "a.safetensors", kit.SD1_LORA_KOHYA)
+    index = lib.index(cache_path=lib.cache_path)
+    index.scan()
+    store = index._store
+    assert store is not None
+    real = IndexStore.apply
+
+    def locked(self: IndexStore, *args: Any, **kwargs: Any) -> int:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(IndexStore, "apply", locked)
+    lib.model("loras", "b.safetensors", kit.SD1_LORA_KOHYA)
+    with caplog.at_level(logging.WARNING):
+        assert index.scan().changed == 1
+        lib.model("loras", "c.safetensors", kit.SD1_LORA_KOHYA)
+        index.scan()
+    assert len([m for m in caplog.records if "cannot write the index store" in m.getMessage()]) == 1
+    monkeypatch.setattr(IndexStore, "apply", real)
+    index.scan()  # nothing changed on disk, but the store is behind: it is caught up
+    assert sorted(n for _, n in store.load()) == ["a.safetensors", "b.safetensors", "c.safetensors"]
+    assert _aside(Path(lib.cache_path).parent) == []
+
+
+def test_corruption_found_while_running_sets_the_store_aside_and_refills_it(lib, kit, monkeypatch, caplog) -> None:
+    for i in range(5):
+        lib.model("loras", f"l{i}.safetensors", kit.SD1_LORA_KOHYA)
+    index = lib.index(cache_path=lib.cache_path)
+    index.scan()
+    real = IndexStore.apply
+    calls: list[int] = []
+
+    def corrupt(self: IndexStore, *args: Any, **kwargs: Any) -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlite3.DatabaseError("database disk image is malformed")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(IndexStore, "apply", corrupt)
+    lib.model("loras", "new.safetensors", kit.SD1_LORA_KOHYA)
+    with caplog.at_level(logging.WARNING):
+        assert index.scan().changed == 1
+    assert len(_aside(Path(lib.cache_path).parent)) >= 1
+    assert any("moved aside" in m.getMessage() for m in caplog.records)
+    index.scan()  # the new, empty store gets every row
+    again = lib.index(cache_path=lib.cache_path)
+    assert len(again.records()) == 6 and again._store is not None and again._store.check() == []
+
+
+def test_corruption_a_search_meets_is_repaired_by_the_next_scan(lib, kit, monkeypatch, caplog) -> None:
+    lib.model("loras", "pink.safetensors", kit.SD1_LORA_KOHYA)
+    index = lib.index(cache_path=lib.cache_path)
+    index.scan()
+    real = IndexStore.search
+
+    def damaged(self: IndexStore, *args: Any, **kwargs: Any) -> Any:
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    monkeypatch.setattr(IndexStore, "search", damaged)
+    with caplog.at_level(logging.WARNING):
+        assert index.search("pink") == []
+    monkeypatch.setattr(IndexStore, "search", real)
+    assert _aside(Path(lib.cache_path).parent) == []  # a reader never moves files
+    assert index.scan().changed == 0
+    assert len(_aside(Path(lib.cache_path).parent)) >= 1
+    assert [n for _, n, _ in index.search("pink")] == ["pink.safetensors"]
+    assert index._store is not None and index._store.check() == []
+
+
+def test_readers_never_touch_the_store(lib, kit, monkeypatch) -> None:
+    lib.model("loras", "a.safetensors", kit.SD1_LORA_KOHYA)
+    index = lib.index(cache_path=lib.cache_path)
+    index.scan()
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the store was used on a read")
+
+    for method in ("load", "apply", "diff", "search", "_writer", "_read_connection", "open", "count"):
+        monkeypatch.setattr(IndexStore, method, refuse)
+    assert [r.name for r in index.records()] == ["a.safetensors"]
+    assert index.get("lora", "a.safetensors") is not None
+    assert len(index.find(q="a")) == 1 and index.counts()["lora"] == 1 and index.generation == 1
+
+
+@pytest.mark.timeout(120)
+def test_search_while_a_scan_writes(lib, kit) -> None:
+    import threading
+
+    for i in range(200):
+        p = lib.model("loras", f"l{i}.safetensors", kit.SD1_LORA_KOHYA)
+        kit.write_json(p.parent / f"l{i}.metadata.json", {"model_name": f"Pink {i}"})
+    index = lib.index(cache_path=lib.cache_path)
+    index.scan()
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def scanner() -> None:
+        try:
+            for round_ in range(4):
+                for i in range(200):
+                    kit.bump_mtime(lib.models / "loras" / f"l{i}.safetensors", round_ + 1)
+                index.scan()
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+        finally:
+            done.set()
+
+    t = threading.Thread(target=scanner)
+    t.start()
+    seen = 0
+    while not done.is_set():
+        hits = index.search("pink", limit=500)
+        assert len(hits) == 200, len(hits)  # each read sees one committed state: every row
+        seen += 1
+    t.join()
+    assert errors == [] and seen > 0
+    assert index._store is not None and index._store.check() == []
+
+
+def test_restart_loads_the_snapshot_and_reads_nothing(lib, kit) -> None:
+    for i in range(10):
+        p = lib.model("loras", f"l{i}.safetensors", kit.SDXL_LORA_KOHYA)
+        kit.write_json(p.parent / f"l{i}.metadata.json", {"model_name": f"L{i}", "tags": ["T"]})
+    first = lib.index(cache_path=lib.cache_path)
+    first.scan()
+    first.close()
+    again = lib.index(cache_path=lib.cache_path)
+    assert [r.to_dict() for r in again.records()] == [r.to_dict() for r in first.records()]
+    assert again.scan().changed == 0
+    assert again._store is not None and again._store.rows_written == 0
+
+
+def test_the_old_json_cache_is_left_alone(lib, kit, tmp_path: Path) -> None:
+    old = tmp_path / "cache" / "intelligent-pipeline-index.json"
+    old.parent.mkdir(parents=True)
+    old.write_text('{"format": "intelligent-pipeline/model-index", "version": 1, "entries": []}')
+    lib.model("loras", "a.safetensors", kit.SD1_LORA_KOHYA)
+    index = lib.index(cache_path=str(tmp_path / "cache" / "intelligent-pipeline-index.sqlite3"))
+    assert index.scan().total == 1
+    assert old.read_text().startswith('{"format"')
+    assert _aside(old.parent) == []
+
+
+# --- search --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def searchable(tmp_path: Path) -> IndexStore:
+    store = _open(tmp_path / "s.sqlite3")
+    rows = [
+        _record("title.safetensors", title="Pink Hair Style", description="a lora", base_model="SDXL 1.0",
+                architecture="sdxl"),
+        _record("desc.safetensors", title="Other", description="gives everyone pink hair", base_model="SDXL 1.0",
+                architecture="sdxl"),
+        _record("trigger.safetensors", title="Trig", trigger_words=("pinkhr",), base_model="SD 1.5",
+                architecture="sd1"),
+        _record("run.safetensors", title="Running Dogs", tags=("dog",), base_model="Pony", architecture="sdxl"),
+        _record("cafe.safetensors", title="Café Néon", base_model="Flux.1 D", architecture="flux"),
+        _record("cjk.safetensors", title="猫の少女イラスト", base_model="SD 1.5", architecture="sd1"),
+        _record("pink_ckpt.safetensors", kind="checkpoint", title="Pink Hair Checkpoint", base_model="SD 1.5",
+                architecture="sd1"),
+    ]
+    store.apply([(_fp(r), r) for r in rows], [])
+    return store
+
+
+def test_search_ranks_title_over_tags_over_description(searchable: IndexStore) -> None:
+    results = searchable.search("pink hair", kind="lora")
+    names = [n for _, n, _ in results]
+    assert names[:2] == ["title.safetensors", "desc.safetensors"]
+    scores = [s for _, _, s in results]
+    assert scores == sorted(scores, reverse=True) and scores[0] > scores[1] > 0
+    assert [n for _, n, _ in searchable.search("pinkhr")] == ["trigger.safetensors"]
+
+
+def test_search_stems_folds_diacritics_and_finds_cjk_substrings(searchable: IndexStore) -> None:
+    assert [n for _, n, _ in searchable.search("run")] == ["run.safetensors"]  # porter: running -> run
+    assert [n for _, n, _ in searchable.search("CAFE neon")] == ["cafe.safetensors"]
+    if store_module.trigram_supported():
+        assert searchable.trigram
+        assert [n for _, n, _ in searchable.search("少女イラ")] == ["cjk.safetensors"]
+        conn = searchable._writer()
+        assert conn.execute("SELECT count(*) FROM models_title_trigram").fetchone()[0] == 2  # non-ASCII titles
+        renamed = _record("cjk.safetensors", title="Cat Girl")
+        other = _record("cjk2.safetensors", title="少女の猫")
+        searchable.apply([(_fp(renamed), renamed), (_fp(other), other)], [("lora", "cafe.safetensors")])
+        assert [n for _, n, _ in searchable.search("少女イラ")] == []
+        assert [n for _, n, _ in searchable.search("少女の猫")] == ["cjk2.safetensors"]
+        assert searchable.check() == []
+
+
+def test_search_filters_by_kind_family_and_architecture(searchable: IndexStore) -> None:
+    assert {n for _, n, _ in searchable.search("pink")} == {"title.safetensors", "desc.safetensors",
+                                                            "pink_ckpt.safetensors"}
+    assert [n for _, n, _ in searchable.search("pink", kind="checkpoint")] == ["pink_ckpt.safetensors"]
+    sdxl = base_models.family("SDXL 1.0")
+    assert {n for _, n, _ in searchable.search("pink", family=sdxl)} == {"title.safetensors", "desc.safetensors"}
+    assert {n for _, n, _ in searchable.search("pink", family=sdxl.upper())} == {"title.safetensors",
+                                                                                "desc.safetensors"}
+    assert searchable.search("dog", family=sdxl) == []  # Pony is its own family
+    assert [n for _, n, _ in searchable.search("dog", architecture="sdxl")] == ["run.safetensors"]
+    assert searchable.search("pink", limit=1)[0][1] in ("title.safetensors", "pink_ckpt.safetensors")
+    assert searchable.search("pink", limit=0) == [] and searchable.search("") == []
+    with pytest.raises(ValueError):
+        searchable.search("pink", kind="loras")
+
+
+def test_filtered_search_uses_the_fts_index_and_primary_key_never_a_table_scan(searchable: IndexStore) -> None:
+    conn = searchable._writer()
+    tables = ["models_fts"] + (["models_title_trigram"] if searchable.trigram else [])
+    for table in tables:
+        sql = store_module.match_sql(table, store_module.FTS_WEIGHTS, ["kind", "architecture", "family"])
+        steps = [r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, ('"pink"', "lora", "sdxl", "x", 5))]
+        assert f"SCAN {table} VIRTUAL TABLE INDEX" in steps[0], steps  # the MATCH, through the FTS index
+        assert any(s.startswith("SEARCH m USING INTEGER PRIMARY KEY") for s in steps), steps
+        assert not any(s.split()[:2] == ["SCAN", "m"] for s in steps), steps
+    lookup = " | ".join(r[3] for r in conn.execute(
+        "EXPLAIN QUERY PLAN SELECT name FROM models WHERE family = ? AND kind = ?", ("x", "lora")))
+    assert "USING INDEX models_by_family" in lookup, lookup
+
+
+def test_without_trigram_the_store_still_builds_and_searches(tmp_path: Path, monkeypatch, caplog) -> None:
+    monkeypatch.setattr(store_module, "trigram_supported", lambda: False)
+    with caplog.at_level(logging.INFO):
+        store = _open(tmp_path / "s.sqlite3")
+    assert not store.trigram
+    assert any("no trigram tokenizer" in m.getMessage() for m in caplog.records)
+    r = _record("cjk.safetensors", title="猫の少女 イラスト")
+    store.apply([(_fp(r), r)], [])
+    assert [n for _, n, _ in store.search("少女イラ")] == []  # no substring index
+    assert [n for _, n, _ in store.search("イラスト")] == ["cjk.safetensors"]  # whole words still match
+    assert store.check() == []
+
+
+def test_the_index_exposes_search(lib, kit) -> None:
+    p = lib.model("loras", "x/eyes.safetensors", kit.SDXL_LORA_KOHYA)
+    kit.write_json(p.parent / "eyes.metadata.json", {"model_name": "Sparkle Eyes", "base_model": "Illustrious"})
+    lib.model("loras", "plain.safetensors", kit.SD1_LORA_KOHYA)
+    index = lib.index()  # no store file: an in-memory store
+    assert index.search("sparkle") == []  # not scanned yet
+    index.scan()
+    assert [n for _, n, _ in index.search("sparkle eyes")] == ["x/eyes.safetensors"]
+    illustrious = base_models.family("Illustrious")
+    assert [n for _, n, _ in index.search("sparkle", family=illustrious, architecture="sdxl")] == [
+        "x/eyes.safetensors"]
+    assert index.search("sparkle", kind="checkpoint") == []
+    with pytest.raises(ValueError, match="unknown model type"):
+        index.search("x", kind="bogus")
+
+
+HOSTILE = ['"', '""', '"pink', 'pink"', "NEAR(pink hair, 2)", "pink AND OR NOT hair", "*", "pink*", "^pink",
+           "title:pink", "{title tags}:pink", "(", ")", "-pink", "+", "\x00", "pink\x00hair", "\\", "'", "';--",
+           "AND", "OR", "NOT", "\u200b", "\ufeff", "\U0001f600", "a" * 10_000, "pink " * 5_000, "ﬁ", "Ⅻ",
+           "e\u0301", "\udcff", "💥💥💥", "\r\n\t"]
+
+
+@pytest.fixture(scope="module")
+def fuzz_store(tmp_path_factory: pytest.TempPathFactory) -> IndexStore:
+    store = _open(tmp_path_factory.mktemp("store") / "s.sqlite3")
+    words = ["pink", "hair", "near", "and", "or", "not", "猫の少女", "café", "title", "x"]
+    rows = [_record(f"l{i}.safetensors", title=" ".join(words[i % 10:i % 10 + 3]), tags=(words[i % 7],),
+                    description=" ".join(words)) for i in range(60)]
+    store.apply([(_fp(r), r) for r in rows], [])
+    return store
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_search_text_is_never_fts_syntax(fuzz_store: IndexStore, text: str) -> None:
+    results = fuzz_store.search(text)
+    assert isinstance(results, list) and all(isinstance(s, float) for _, _, s in results)
+    if "pink" in text:
+        assert results, "the words around the syntax are still searched"
+
+
+@FUZZ
+@given(text=st.text(max_size=400))
+def test_search_takes_any_text(fuzz_store: IndexStore, text: str) -> None:
+    results = fuzz_store.search(text, kind="lora", family="sd1")
+    assert isinstance(results, list) and len(results) <= 50
+    query = fts_query(query_terms(text))
+    assert query.count('"') % 2 == 0
+
+
+@FUZZ
+@given(text=st.text(alphabet=st.sampled_from('"*^():-+{}[] ANDORNOTpinkhair猫\x00\\'), max_size=200))
+def test_search_takes_text_made_of_fts5_syntax(fuzz_store: IndexStore, text: str) -> None:
+    assert isinstance(fuzz_store.search(text), list)
+
+
+def _repeat(unit: str):
+    @functools.lru_cache(maxsize=4)
+    def make(n: int) -> str:
+        return (unit * (n // len(unit) + 1))[:n]
+    return make
+
+
+@pytest.mark.parametrize("unit", ['"', "pink ", "a", "(pink) OR ", "猫の少女", "NEAR(", "\\x"])
+def test_search_is_linear_in_the_text(fuzz_store: IndexStore, assert_linear, unit: str) -> None:
+    assert_linear(fuzz_store.search, _repeat(unit), f"search on {unit!r}")
+
+
+def test_query_terms_are_bounded_and_quoted() -> None:
+    terms = query_terms(" ".join(f"w{i}" for i in range(1000)) + " " + "y" * 500)
+    assert len(terms) == store_module.MAX_QUERY_TERMS and terms[0] == "w0"
+    assert query_terms("Pink pink PINK, hair_style") == ["pink", "hair", "style"]
+    assert max(len(t) for t in query_terms("z" * 5000)) == store_module.MAX_TERM_CHARS
+    assert fts_query(["a", 'b"c']) == '"a" OR "b""c"'
+    assert query_terms(None) == []
+
+
+# --- kill -9 --------------------------------------------------------------------------------------
+
+SCAN_SCRIPT = """
+import sys, time
+from intelligent_pipeline.metadata import ModelIndex, StaticModelPaths
+from intelligent_pipeline.metadata import store
+
+store.BATCH_ROWS = 50  # many transactions, so that kills land between and inside them
+real_apply = store.IndexStore.apply
+
+def apply(self, *args, **kwargs):
+    print("writing", flush=True)
+    return real_apply(self, *args, **kwargs)
+
+store.IndexStore.apply = apply
+index = ModelIndex(StaticModelPaths.from_models_dir(sys.argv[1]), cache_path=sys.argv[2], load_cache_now=False)
+print("start", flush=True)
+t = time.perf_counter()
+index.load_cache()
+result = index.scan()
+print("done", result.total, time.perf_counter() - t, flush=True)
+"""
+
+
+def _run_script(script: Path, models: Path, db: Path) -> tuple[int, float]:
+    out = subprocess.run([sys.executable, str(script), str(models), str(db)], capture_output=True, text=True,
+                         timeout=120, check=True)
+    last = out.stdout.strip().splitlines()[-1].split()
+    assert last[0] == "done", out.stdout
+    return int(last[1]), float(last[2])
+
+
+def _wait_for(proc: subprocess.Popen, marker: str, deadline: float) -> bool:
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            return False
+        if line.strip() == marker:
+            return True
+    return False
+
+
+@POSIX_ONLY
+@pytest.mark.timeout(300)
+def test_the_store_survives_kill_9_at_any_point_of_a_scan(lib, kit, tmp_path: Path) -> None:
+    rnd = random.Random(9)
+    key_sets = [kit.SD1_LORA_KOHYA, kit.SDXL_LORA_KOHYA, kit.FLUX_LORA_KOHYA, kit.SDXL_LORA_PEFT]
+    models = []
+    for i in range(2000):
+        p = lib.model("loras", f"g{i % 25}/lora_{i:04d}.safetensors", key_sets[i % 4], {"ss_output_name": f"o{i}"})
+        if i % 10 < 8:
+            kit.write_json(p.parent / f"lora_{i:04d}.metadata.json",
+                           {"model_name": f"Lora {i} pink hair", "tags": ["style", f"t{i % 13}"],
+                            "civitai": {"trainedWords": [f"w{i}"], "baseModel": "SDXL 1.0" if i % 4 == 1 else ""}})
+        models.append(p)
+    script = tmp_path / "scan.py"
+    script.write_text(textwrap.dedent(SCAN_SCRIPT), encoding="utf-8")
+    total, scan_s = _run_script(script, lib.models, tmp_path / "timing.sqlite3")
+    assert total == 2000
+
+    db = tmp_path / "killed.sqlite3"
+    landed = 0
+    for attempt in range(8):
+        if attempt:  # change the library between runs: every row rewritten, some removed, some added
+            for p in models:
+                kit.bump_mtime(p, 1 + attempt)
+            for p in rnd.sample(models, 10):
+                if p.exists():
+                    p.unlink()
+            for j in range(10):
+                lib.model("loras", f"added/a{attempt}_{j}.safetensors", kit.SD1_LORA_KOHYA)
+            models = [p for p in models if p.exists()]
+        proc = subprocess.Popen([sys.executable, str(script), str(lib.models), str(db)], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            marker = "writing" if attempt % 2 else "start"  # half the kills land in the write phase
+            assert _wait_for(proc, marker, deadline), "the scan script did not start"
+            time.sleep(rnd.uniform(0, 0.4) if marker == "writing" else rnd.uniform(0, scan_s))
+            if proc.poll() is None:
+                landed += 1
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if not db.exists():
+            continue  # killed before the store was created
+        store = _open(db)
+        assert store.check() == [], f"after kill {attempt}"
+        assert _aside(tmp_path) == [], "a killed scan left a store that had to be set aside"
+        store.close()
+    assert landed >= 5, f"only {landed} kills landed while the scan ran"
+
+    total, _ = _run_script(script, lib.models, db)  # the next scan completes
+    clean = tmp_path / "clean.sqlite3"
+    assert _run_script(script, lib.models, clean)[0] == total
+    after, reference = _open(db), _open(clean)
+    assert after.check() == []
+    got = {k: (fp, r.to_dict()) for k, (fp, r) in after.load().items()}
+    want = {k: (fp, r.to_dict()) for k, (fp, r) in reference.load().items()}
+    assert len(got) == total and got == want
+    index = ModelIndex(StaticModelPaths.from_models_dir(str(lib.models)), cache_path=str(db))
+    assert index.scan().changed == 0
