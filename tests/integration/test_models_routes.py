@@ -80,6 +80,10 @@ def test_filters_split_the_library_and_combine(client):
     family = everything["items"][0]["family"]
     same = listing(client, family=family.upper(), limit=10000)  # case does not matter
     assert same["total"] >= 1 and all(i["family"] == family for i in same["items"])
+    sd1 = listing(client, family="SD 1.x", limit=10000)  # as contracts.md writes families
+    assert sd1["total"] >= 1 and {i["family"] for i in sd1["items"]} == {"SD 1.x"}
+    assert listing(client, family="SD1", limit=10000) == sd1  # CivitAI's group id names it too
+    assert {i["architecture"] for i in sd1["items"]} <= {"sd1"}
     loras_sd15 = listing(client, type="lora", base_model="SD 1.5", has_metadata="true", limit=10000)["items"]
     assert all(i["type"] == "lora" and i["base_model"] == "SD 1.5" and i["sources"] for i in loras_sd15)
 
@@ -89,6 +93,7 @@ def test_filters_split_the_library_and_combine(client):
     ("limit=1e3", "limit"), ("limit=%EF%BC%91", "limit"), ("offset=-3", "offset"), ("offset=x", "offset"),
     ("excluded=maybe", "excluded"), ("favorite=2", "favorite"), ("has_metadata=yes%00", "has_metadata"),
     ("q=" + "a" * 1001, "q"), ("family=" + "f" * 1001, "family"), ("base_model=" + "b" * 1001, "base_model"),
+    ("family=Spaceship%20XL", "family"),
 ])
 def test_bad_queries_are_400_naming_the_field(client, query, field):
     e = refused(client.get, f"{MODELS}?{query}")

@@ -47,6 +47,7 @@ def lora_names(plan):
 def test_anime_girl_with_pink_hair(library):
     plan = plan_for(library, "anime girl with pink hair")
     assert plan["checkpoint"]["name"] == ANIME
+    assert plan["checkpoint"]["family"] == "SD 1.x"  # contracts.md's spelling of CivitAI's group
     assert lora_names(plan) == [PINK]
     pos = plan["prompt"]["positive"].lower()
     assert pos.count("pnkhr") == 1 and pos.count("pink hair") == 1
