@@ -262,9 +262,25 @@ def from_a1111_sd_version(value: str | None) -> str:
     return {"sd1": "SD 1.5", "sd2": "SD 2.1", "sdxl": "SDXL 1.0", "sd3": "SD 3"}.get(v, "Unknown")
 
 
+# modelspec.architecture / ss_base_model_version values (lower case) naming one model exactly:
+# musubi-tuner (kohya-ss/musubi-tuner src/musubi_tuner/utils/sai_model_spec.py: ARCH_FLUX_KONTEXT =
+# "Flux.1-dev", written only by its Kontext trainer; sd-scripts writes "flux-1-dev"), sd-scripts
+# (library/sai_model_spec.py: "chroma", "anima-preview") and ai-toolkit (get_base_model_version:
+# "flux.1_kontext", "chroma", "anima", "lumina2", "wan_2.2_5b").
+_TRAINER_EXACT: tuple[tuple[str, str], ...] = (
+    ("flux.1-dev/lora", "Flux.1 Kontext"), ("flux.1_kontext", "Flux.1 Kontext"),
+    ("chroma/lora", "Chroma"), ("chroma", "Chroma"), ("anima-preview/lora", "Anima"), ("anima", "Anima"),
+    ("lumina2", "Lumina"), ("wan_2.2_5b", "Wan Video 2.2 TI2V-5B"),
+)
+
+
 def from_trainer_metadata(meta: dict[str, str]) -> str:
     """Base model from safetensors `__metadata__` written by trainers (kohya ss_*, modelspec)."""
     spec = _norm(meta.get("modelspec.architecture"))
+    ss_exact = _norm(meta.get("ss_base_model_version"))
+    for value, name in _TRAINER_EXACT:
+        if spec == value or ss_exact == value:
+            return name
     if spec:
         if "stable-diffusion-xl-v1-refiner" in spec:
             return "SDXL Refiner"

@@ -29,7 +29,7 @@ _UP = (".lora_up.weight", ".lora_B.weight", ".lora.up.weight", "_lora.up.weight"
 _OTHER_ADAPTER = (".hada_w1_a", ".hada_w1_b", ".hada_w2_a", ".hada_w2_b", ".hada_t1", ".hada_t2",
                   ".lokr_w1", ".lokr_w2", ".lokr_w1_a", ".lokr_w1_b", ".lokr_w2_a", ".lokr_w2_b", ".lokr_t2",
                   ".oft_blocks", ".oft_diag", ".rescale", ".alpha", ".dora_scale", ".diff", ".diff_b",
-                  ".lora_mid.weight")
+                  ".lora_mid.weight", ".a1.weight", ".a2.weight", ".b1.weight", ".b2.weight")
 ADAPTER_SUFFIXES = _DOWN + _UP + _OTHER_ADAPTER
 _REPEATS = _UP + (".alpha", ".dora_scale")
 LORA_MARKERS = ("lora_down", "lora_up", "lora_A.", "lora_B.", "lora.down", "lora.up", "hada_w", "lokr_w",
@@ -44,12 +44,18 @@ _DEEP_SINGLE = re.compile(r"single_transformer_blocks[._](?:3[89]|[4-9][0-9])[._
 _TE_PREFIXES = ("lora_te", "text_encoder", "te1.", "te2.", "te_", "text_encoders.", "lora_prior_te")
 _UNET_BLOCKS = ("down_blocks", "up_blocks", "mid_block", "input_blocks", "output_blocks", "middle_block")
 _FLUX1_CLASS = ("Flux1", "FluxKrea", "Flux1Kontext")
+_FLUX2_CLASS = ("Flux2", "Flux2Klein_4B", "Flux2Klein_4B_base", "Flux2Klein_9B", "Flux2Klein_9B_base")
+_SD3_WIDTHS = (1536, 2432)  # SD 3 / 3.5 Medium (24 x 64) and SD 3.5 Large (38 x 64)
 
 
 def looks_like_lora(keys: Mapping[str, object] | list[str] | str) -> bool:
     """Adapter tensors among the keys (or in the joined key text)."""
     text = keys if isinstance(keys, str) else "\n".join(keys)
-    return any(m in text for m in LORA_MARKERS[:11])
+    # GLoRA (comfy/weight_adapter/glora.py): a1/a2/b1/b2 per module, searched as a pair.
+    return any(m in text for m in LORA_MARKERS[:11]) or all(m in text for m in _GLORA_MARKERS)
+
+
+_GLORA_MARKERS = (".a1.weight", ".b1.weight")
 
 
 class LoraKeys:
@@ -65,6 +71,14 @@ class LoraKeys:
         self._dims: dict[str, tuple[int | None, int | None]] = {}
         self._has: dict[tuple[str, ...], bool] = {}
         self._in: dict[str, bool] = {}
+        self._modules: set[str] | None = None
+
+    def module_ends(self, *tails: str) -> bool:
+        """Whether some adapted module's name ends with one of `tails` (dotted, or kohya's `_`)."""
+        if self._modules is None:
+            self._modules = {module_of(k) for k in self.tensors}
+        spelled = tails + tuple(t.replace(".", "_") for t in tails)
+        return any(m.endswith(spelled) for m in self._modules)
 
     def contains(self, part: str) -> bool:
         """`part in text`, each part searched once per file."""
@@ -162,6 +176,13 @@ class LoraKeys:
         blocks = s(module + ".oft_blocks") or s(module + ".oft_diag")
         if blocks and len(blocks) == 3:
             return None, blocks[0] * blocks[1]
+        # GLoRA, LyCORIS's rank-first layout (yzkee/ComfyUI 783545f6 comfy/weight_adapter/glora.py:
+        # diff = b2 @ b1 + W @ a2 @ a1): a1 and b1 [rank, in], b2 [out, rank].
+        a1, b1, b2 = (s(module + f".{n}.weight") for n in ("a1", "b1", "b2"))
+        glora_in = next((x[1] for x in (a1, b1) if x and len(x) >= 2), None)
+        glora_out = b2[0] if b2 and len(b2) >= 2 else None
+        if glora_in or glora_out:
+            return glora_in, glora_out
         diff = s(module + ".diff")
         if diff and len(diff) >= 2:
             return diff[1], diff[0]
@@ -246,7 +267,9 @@ def _flux(k: LoraKeys, meta: Mapping[str, str]) -> Detection | None:
         return found("Chroma", "Flux blocks with distilled_guidance_layer (Chroma)", decisive=True)
     h = k.in_dim("double_blocks", "img_attn", "qkv") or k.in_dim("double_blocks", "txt_attn", "qkv") \
         or k.in_dim("single_blocks", "linear1") or k.in_dim("double_blocks", "img_mlp.0") \
-        or k.in_dim("double_blocks", "processor.qkv_lora")
+        or k.in_dim("double_blocks", "processor.qkv_lora") or k.in_dim("double_blocks", "img_attn.proj") \
+        or k.in_dim("double_blocks", "txt_attn.proj") or k.out_dim("double_blocks", "img_attn.proj") \
+        or k.out_dim("single_blocks", "linear2")
     if h == 6144:
         return found("Flux.2 D", "double/single blocks of width 6144 (Flux.2 [dev])", decisive=True)
     if h == 4096:
@@ -315,15 +338,24 @@ def _diffusers_dit(k: LoraKeys, meta: Mapping[str, str]) -> Detection | None:
     `transformer_blocks.N.attn.to_q`/`add_q_proj`; Flux, Flux.2 and HunyuanVideo add
     `single_transformer_blocks`. Depth and widths tell them apart."""
     single = k.has("single_transformer_blocks")
-    if not (single or k.has("transformer_blocks", "add_q_proj") or k.has("transformer_blocks", "add_k_proj")):
+    joint = k.has("transformer_blocks", "add_q_proj") or k.has("transformer_blocks", "add_k_proj") \
+        or k.has("transformer_blocks", "add_v_proj")
+    attn_only = not (single or joint) and k.has("transformer_blocks", "attn.to_")
+    if not (single or joint or attn_only):
         return None
     if k.has("joint_transformer_blocks"):
         return None  # AuraFlow, below
-    width = k.in_dim("transformer_blocks", "attn.to_q") or k.in_dim("transformer_blocks", "add_q_proj")
+    width = k.in_dim("transformer_blocks", "attn.to_q") or k.in_dim("transformer_blocks", "add_q_proj") \
+        or k.in_dim("transformer_blocks", "attn.to_k") or k.in_dim("transformer_blocks", "add_k_proj") \
+        or k.in_dim("transformer_blocks", "add_v_proj")
     if width == 6144:
         return found("Flux.2 D", "diffusers blocks of width 6144 (Flux.2 [dev])", decisive=True)
     if single:
         return _diffusers_single_stream(k, width)
+    # SD3's MMDiT in diffusers names (SD3Transformer2DModel): 1536 or 2432 wide, where Qwen-Image and
+    # Flux are 3072; SD 3.5 Medium adds a second self-attention `attn2` to its first 13 blocks.
+    if width in _SD3_WIDTHS and (joint or k.has("transformer_blocks", "attn2")):
+        return _sd3_width(width, k.has("transformer_blocks", "attn2"), "diffusers transformer_blocks")
     qwen = [f for f, hit in (("img_mod", k.has("transformer_blocks", "img_mod")),
                              ("img_mlp", k.has("transformer_blocks", "img_mlp")),
                              ("txt_mlp", k.has("transformer_blocks", "txt_mlp")),
@@ -332,9 +364,17 @@ def _diffusers_dit(k: LoraKeys, meta: Mapping[str, str]) -> Detection | None:
         sure = width == 3072 or len(qwen) >= 2
         return found("Qwen", "transformer_blocks with " + ", ".join(qwen) + f", width {width} (Qwen-Image)",
                      decisive=sure, confidence=0.95 if sure else 0.6)
+    flux_mlp = k.has("transformer_blocks", "ff_context") or k.has("transformer_blocks", "norm1_context")
+    if width == 3072 and attn_only and not flux_mlp:
+        # Attention alone, no single-stream blocks: Qwen-Image's 60 double-stream blocks are all
+        # there is of it, where a Flux LoRA also adapts its 38 single-stream blocks. A guess.
+        return found("Qwen", "diffusers transformer_blocks attention of width 3072 without single-stream blocks",
+                     decisive=False, candidates=("Qwen", "Chroma", "HyV1") + _FLUX1_CLASS, confidence=0.3)
     if width == 3072:
         return found("Flux.1 D", "diffusers transformer_blocks of width 3072 (Flux or Qwen-Image)", decisive=False,
                      candidates=_FLUX1_CLASS + ("Chroma", "Qwen", "HyV1"), confidence=0.5)
+    if attn_only and not k.has("transformer_blocks", "attn2"):
+        return None
     det = _sd3_width(width, k.has("transformer_blocks", "attn2"), "diffusers transformer_blocks")
     return det or found("SD 3", f"diffusers transformer_blocks with add_q_proj of width {width}", decisive=False,
                         candidates=("SD3", "SD3_5M"), confidence=0.3)
@@ -379,21 +419,71 @@ _WAN: dict[int, tuple[str, tuple[str, ...]]] = {
 }
 
 
+# Wan's module names (ComfyUI comfy/ldm/wan/model.py: blocks.N.self_attn.q/k/v/o, cross_attn.*,
+# ffn.0/ffn.2) and diffusers' WanTransformer3DModel's (blocks.N.attn1.to_q, attn2, ffn.net.0.proj).
+_WAN_NATIVE = ("self_attn.q", "self_attn.k", "self_attn.v", "self_attn.o", "cross_attn.q", "cross_attn.k",
+               "cross_attn.v", "cross_attn.o", "ffn.0", "ffn.2")
+_WAN_DIFFUSERS = ("attn1.to_q", "attn1.to_k", "attn1.to_v", "attn1.to_out.0", "attn2.to_q", "attn2.to_k",
+                  "attn2.to_v", "attn2.to_out.0", "ffn.net.0.proj", "ffn.net.2")
+
+
 def _wan(k: LoraKeys, meta: Mapping[str, str]) -> Detection | None:
-    native = k.has("blocks", "cross_attn") and k.has("blocks", "self_attn")
-    diffusers = not native and k.has("blocks", "ffn") and k.has("blocks", "attn1")  # WanTransformer3DModel
-    if not (native or diffusers):
+    if not k.has("blocks") or any(k.has(b) for b in _NOT_BARE_BLOCKS):
         return None
-    width = k.in_dim("blocks", "self_attn.q") or k.in_dim("blocks", "cross_attn.q") or k.in_dim("blocks", "attn1.to_q")
+    native = [t for t in _WAN_NATIVE if k.module_ends(t)]
+    diffusers = [t for t in _WAN_DIFFUSERS if k.module_ends(t)]
+    names = native or diffusers
+    if not names:
+        return None
+    width = k.in_dim("blocks", "self_attn.q") or k.in_dim("blocks", "cross_attn.q") or k.in_dim("blocks", "attn1.to_q") \
+        or k.in_dim("blocks", "self_attn") or k.in_dim("blocks", "cross_attn") or k.in_dim("blocks", "ffn.0") \
+        or k.in_dim("blocks", "attn1") or k.in_dim("blocks", "attn2")
     if width not in _WAN:
-        return found("Wan Video", f"blocks.self_attn/cross_attn of width {width} (Wan)", decisive=False,
+        return found("Wan Video", f"Wan blocks ({', '.join(names[:3])}) of width {width}", decisive=False,
                      candidates=tuple(g for g in F.GROUPS if g.startswith("WanVideo")), confidence=0.4)
     base, cands = _WAN[width]
+    # ffn hidden: 8960 (1.3B), 14336 (2.2 TI2V-5B), 13824 (14B); a second fact beside the width.
+    ffn = k.out_dim("blocks", "ffn.0") or k.out_dim("blocks", "ffn.net.0.proj") or k.in_dim("blocks", "ffn.2") \
+        or k.in_dim("blocks", "ffn.net.2")
+    facts = len(names) >= 2 or ffn == _WAN_FFN[width]
     i2v = k.has("cross_attn.k_img") or k.has("img_emb") or k.has("attn2.add_k_proj")
     if width == 5120 and i2v:
         base = "Wan Video 14B i2v 480p"
-    return found(base, f"blocks.self_attn/cross_attn of width {width} (Wan)" + (" with image cross-attention" if i2v else ""),
-                 decisive=True, candidates=cands, confidence=0.8 if width != 5120 else 0.4)
+    evidence = f"Wan blocks ({', '.join(names[:3])}) of width {width}" + (f", ffn {ffn}" if ffn else "") \
+        + (" with image cross-attention" if i2v else "")
+    sure = facts and (ffn is None or ffn == _WAN_FFN[width])
+    return found(base, evidence, decisive=sure, candidates=cands,
+                 confidence=(0.8 if sure else 0.5) if width != 5120 else 0.4)
+
+
+_WAN_FFN = {1536: 8960, 3072: 14336, 5120: 13824}
+_NOT_BARE_BLOCKS = ("transformer_blocks", "double_stream_blocks", "single_stream_blocks")
+
+
+# Anima (circlestone-labs/Anima, a Cosmos-Predict2 2B network): ComfyUI comfy/ldm/cosmos/predict2.py
+# names blocks.N.self_attn.q_proj/k_proj/v_proj/output_proj, cross_attn.*, mlp.layer1/layer2 and
+# adaln_modulation_*; Wan names the same places self_attn.q/k/v/o and ffn.0/ffn.2.
+_COSMOS_NAMES = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.output_proj",
+                 "cross_attn.q_proj", "cross_attn.k_proj", "cross_attn.v_proj", "cross_attn.output_proj",
+                 "mlp.layer1", "mlp.layer2", "adaln_modulation_self_attn.1", "adaln_modulation_cross_attn.1",
+                 "adaln_modulation_mlp.1")
+
+
+def _anima(k: LoraKeys, meta: Mapping[str, str]) -> Detection | None:
+    if not k.has("blocks") or any(k.has(b) for b in _NOT_BARE_BLOCKS):
+        return None
+    names = [t for t in _COSMOS_NAMES if k.module_ends(t)]
+    if not names:
+        return None
+    width = k.in_dim("blocks", "self_attn.q_proj") or k.in_dim("blocks", "cross_attn.q_proj") \
+        or k.in_dim("blocks", "mlp.layer1") or k.out_dim("blocks", "self_attn.output_proj") \
+        or k.out_dim("blocks", "cross_attn.q_proj")
+    adapter = k.has("llm_adapter")
+    facts = len(names) >= 2 or adapter
+    # The Cosmos-Predict2 2B network Anima is trained from has the same blocks: "Other" stays a candidate.
+    return found("Anima", f"Cosmos-Predict2 blocks ({', '.join(names[:3])}) of width {width}"
+                 + (" + llm_adapter" if adapter else ""), decisive=facts, candidates=("Anima", "Other"),
+                 confidence=0.7 if facts else 0.4)
 
 
 def _hidream(k: LoraKeys, meta: Mapping[str, str]) -> Detection | None:
@@ -404,11 +494,15 @@ def _hidream(k: LoraKeys, meta: Mapping[str, str]) -> Detection | None:
 
 
 def _lumina(k: LoraKeys, meta: Mapping[str, str]) -> Detection | None:
-    if not (k.has("layers", "attention.qkv") or k.has("layers", "attention.to_q")):
+    """Lumina 2 / Z-Image: ComfyUI's NextDiT names (layers.N.attention.qkv, feed_forward.w1) or
+    diffusers' Lumina2Transformer2DModel's (layers.N.attn.to_q, feed_forward.linear_1)."""
+    if not (k.has("layers", "attention.qkv") or k.has("layers", "attention.to_q") or k.has("layers", "attn.to_q")
+            or k.has("layers", "attn.to_k")):
         return None
     if not (k.has("feed_forward") or k.has("noise_refiner") or k.has("context_refiner")):
         return None
-    width = k.in_dim("layers", "attention.qkv") or k.in_dim("layers", "attention.to_q")
+    width = k.in_dim("layers", "attention.qkv") or k.in_dim("layers", "attention.to_q") \
+        or k.in_dim("layers", "attn.to_q") or k.in_dim("layers", "attn.to_k")
     if width == 3840:
         return found("ZImageTurbo", "Lumina 2 layers of width 3840 (Z-Image)", decisive=True,
                      candidates=("ZImageTurbo", "ZImageBase"), confidence=0.6)
@@ -521,8 +615,9 @@ _FLUX_LAYOUT: tuple[Check, ...] = (_hunyuan_video, _flux)
 _SD3_LAYOUT: tuple[Check, ...] = (_sd3,)
 _JOINT_LAYOUT: tuple[Check, ...] = (_diffusers_dit, _auraflow)
 _UNET_LAYOUT: tuple[Check, ...] = (_sd_unet, _text_encoders)
-_OTHER_LAYOUT: tuple[Check, ...] = (_auraflow, _wan, _hidream, _lumina, _hunyuan_dit, _mochi,
+_OTHER_LAYOUT: tuple[Check, ...] = (_auraflow, _hidream, _anima, _wan, _lumina, _hunyuan_dit, _mochi,
                                     _dit_with_cross_attention, _text_encoders)
+_ATTN_LAYOUT: tuple[Check, ...] = (_diffusers_dit,) + _OTHER_LAYOUT
 
 
 def _checks_for(text: str) -> tuple[Check, ...]:
@@ -530,8 +625,10 @@ def _checks_for(text: str) -> tuple[Check, ...]:
         return _FLUX_LAYOUT
     if "joint_blocks" in text:
         return _SD3_LAYOUT
-    if "add_q_proj" in text or "add_k_proj" in text or "single_transformer_blocks" in text:
+    if "add_q_proj" in text or "add_k_proj" in text or "add_v_proj" in text or "single_transformer_blocks" in text:
         return _JOINT_LAYOUT
     if any(b in text for b in _UNET_BLOCKS):
         return _UNET_LAYOUT
+    if "transformer_blocks" in text and ("attn.to_" in text or "attn_to_" in text):
+        return _ATTN_LAYOUT  # MMDiT attention without its context projections (SD 3.5 M, Qwen-Image)
     return _OTHER_LAYOUT

@@ -36,6 +36,7 @@ def detect_model(tensors: Tensors) -> Detection:
         extra["latent_channels"] = latent
     has_vae = any(k.startswith(_VAE_PREFIXES) for k in shapes)
     det = _kolors_by_encoder(det, shapes)
+    det = _playground_by_edm(det, shapes)
     return Detection(architecture=det.architecture, base_model=det.base_model, confidence=det.confidence,
                      evidence=det.evidence, has_vae=has_vae, extra=extra, family=det.family,
                      candidates=det.candidates, decisive=det.decisive, excludes=det.excludes)
@@ -181,9 +182,17 @@ def _flux(bare: Mapping[str, Shape]) -> Detection | None:
 
 
 def _mochi(bare: Mapping[str, Shape]) -> Detection | None:
-    if "t5_yproj.weight" not in bare:
+    if "t5_yproj.weight" in bare:
+        return found("Mochi", "t5_yproj (Mochi)", decisive=_has_prefix(bare, "blocks.0.attn.qkv_x"))
+    # diffusers' MochiTransformer3DModel (src/diffusers/models/transformers/transformer_mochi.py):
+    # attention pooling of the T5 caption (time_embed.pooler) and joint attn1.add_*_proj.
+    if "time_embed.pooler.to_kv.weight" not in bare:
         return None
-    return found("Mochi", "t5_yproj (Mochi)", decisive=_has_prefix(bare, "blocks.0.attn.qkv_x"))
+    facts = [f for f, hit in (("attn1.add_q_proj", _has_prefix(bare, "transformer_blocks.0.attn1.add_q_proj.")),
+                              ("pos_frequencies", "pos_frequencies" in bare),
+                              ("time_embed.caption_proj", "time_embed.caption_proj.weight" in bare)) if hit]
+    return found("Mochi", "diffusers time_embed.pooler" + "".join(" + " + f for f in facts) + " (Mochi)",
+                 decisive=bool(facts))
 
 
 def _adaln_single(bare: Mapping[str, Shape]) -> Detection | None:
@@ -291,7 +300,12 @@ def _diffusers_dit(bare: Mapping[str, Shape]) -> Detection | None:
         return None
     if _has_prefix(bare, "transformer_blocks.0.img_mod."):
         return found("Qwen", "diffusers transformer_blocks with img_mod (Qwen-Image)", decisive=True)
-    hidden = _dim(bare, "transformer_blocks.0.attn.to_q.weight", 1)
+    # The hidden width from the first attention, or the stems that project into it (a header
+    # excerpt, or a sharded checkpoint's index, may lack any one of them).
+    hidden = _dim(bare, "transformer_blocks.0.attn.to_q.weight", 1) \
+        or _dim(bare, "transformer_blocks.0.attn.add_q_proj.weight", 0) \
+        or _dim(bare, "context_embedder.weight", 0) or _dim(bare, "x_embedder.weight", 0) \
+        or _dim(bare, "pos_embed.proj.weight", 0)
     if _has_prefix(bare, "single_transformer_blocks."):
         if _has_prefix(bare, "double_stream_modulation_img."):
             spec = _FLUX2_BY_HIDDEN.get(hidden or 0)
@@ -344,9 +358,41 @@ def _unet(bare: Mapping[str, Shape]) -> Detection | None:
                      decisive=context == 1280 and adm_in in (2560, None), **extra)
     if context == 2048 or adm_in == 2816:
         sure = context == 2048 and adm_in in (2816, None) and sized
+        depth = _sdxl_depth(bare)
+        if depth is not None:
+            return found("SDXL Distilled", f"SDXL UNet with transformer depth {depth} at the deepest level and "
+                         "no middle-block transformer (ComfyUI SSD1B / Segmind_Vega)", decisive=False,
+                         candidates=("SDXLDistilled",), confidence=0.6, **extra)
         return found("SDXL 1.0", f"UNet context {context}, adm_in_channels {adm_in} (SDXL UNet)", decisive=sure,
                      candidates=_SDXL_UNET, confidence=0.5, **extra)
     return None
+
+
+def _sdxl_depth(bare: Mapping[str, Shape]) -> int | None:
+    """The transformer depth of an SDXL-shaped UNet's deepest level when it is a distilled one's.
+
+    ComfyUI counts `input_blocks.N.1.transformer_blocks.D` keys for each level's depth
+    (model_detection.detect_unet_config): SDXL has 10 at input_blocks 7 and 8 and a middle-block
+    transformer; SSD-1B 4 and Segmind Vega 2, with none in the middle (supported_models.py). Only
+    a header that shows the deep level's blocks on both sides and no middle transformer counts; a
+    depth of 5 or more on the input side is SDXL's."""
+    deep = ("input_blocks.7.1.transformer_blocks.", "input_blocks.8.1.transformer_blocks.",
+            "output_blocks.0.1.transformer_blocks.", "output_blocks.1.1.transformer_blocks.",
+            "output_blocks.2.1.transformer_blocks.")
+    most = -1
+    sides = set()
+    for k in bare:
+        if k.startswith("middle_block.1."):
+            return None
+        for i, p in enumerate(deep):
+            if k.startswith(p):
+                sides.add(i < 2)
+                n = k[len(p):].split(".", 1)[0]
+                if i < 2 and n.isdigit():  # ComfyUI matches the input side's depths only
+                    most = max(most, int(n))
+    if sides != {True, False} or most < 0 or most >= 4:
+        return None
+    return most + 1
 
 
 def _context_dim(bare: Mapping[str, Shape]) -> int | None:
@@ -366,6 +412,15 @@ def _kolors_by_encoder(det: Detection, shapes: Mapping[str, Shape]) -> Detection
            and ("query_key_value" in k) for k in shapes):
         return found("Kolors", det.evidence + " + ChatGLM text encoder (Kolors)", decisive=True, **dict(det.extra))
     return det
+
+
+def _playground_by_edm(det: Detection, shapes: Mapping[str, Shape]) -> Detection:
+    """ComfyUI supported_models.SDXL.model_type: a checkpoint with top-level `edm_mean` and
+    `edm_std` beside its SDXL UNet is Playground v2.5, sampled as EDM (not an SDXL graph)."""
+    if det.family not in _SDXL_UNET or "edm_mean" not in shapes or "edm_std" not in shapes:
+        return det
+    return found("Playground v2", det.evidence + " + edm_mean/edm_std (Playground v2.5, EDM)",
+                 decisive=det.decisive, **dict(det.extra))
 
 
 def _flux_like(bare: Mapping[str, Shape]) -> Detection | None:

@@ -7,9 +7,11 @@ which base models' LoRAs are supported fully or partially on its checkpoints). T
 are CivitAI's own; "SDXLRefiner", "Hunyuan3D" and "unknown" are ours, for models CivitAI does not list.
 
 `architecture` is this pack's contract value (contracts.md): the graph family the planner can build
-(`selector/architectures.py` has specs for sd1, sd2, sdxl and its Pony/Illustrious/NoobAI variants,
-sd3, Flux.1, Flux.2 [dev] and AuraFlow); `video` for video models; `unknown` for every other family,
-so an unsupported model is never planned as a supported one.
+(`selector/architectures.py`: sd1, sd2, sdxl and its Pony/Illustrious/NoobAI/distilled variants, sd3,
+Flux.1 and AuraFlow); `video` for video models; `unknown` for every other family, so an unsupported
+model is never planned as a supported one. Flux.2 [dev] (a Mistral text encoder and a 32-channel
+VAE) and Playground v2.5 (EDM sampling) read `unknown`: their graphs are not the flux/sdxl ones, and
+the family keeps what they are.
 """
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ GROUPS: dict[str, Group] = {g.id: g for g in (
     _g("SD2", "Stable Diffusion 2.x", "sd2"),
     _g("SDXL", "Stable Diffusion XL", "sdxl"),
     _g("SDXLDistilled", "SDXL Distilled", "sdxl"),
-    _g("PlaygroundV2", "Playground v2", "sdxl"),
+    _g("PlaygroundV2", "Playground v2"),  # v2.5 is EDM-sampled: no graph the planner builds
     _g("Pony", "Pony Diffusion", "sdxl"),
     _g("Illustrious", "Illustrious", "sdxl"),
     _g("NoobAI", "NoobAI", "sdxl"),
@@ -45,7 +47,7 @@ GROUPS: dict[str, Group] = {g.id: g for g in (
     _g("Flux1", "Flux.1", "flux"),
     _g("FluxKrea", "Flux.1 Krea", "flux"),
     _g("Flux1Kontext", "Flux.1 Kontext", "flux"),
-    _g("Flux2", "Flux.2", "flux"),
+    _g("Flux2", "Flux.2"),
     _g("Flux2Klein_9B", "Flux.2 Klein 9B"),
     _g("Flux2Klein_9B_base", "Flux.2 Klein 9B-base"),
     _g("Flux2Klein_4B", "Flux.2 Klein 4B"),

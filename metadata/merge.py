@@ -10,7 +10,8 @@ Precedence (formats.md, "Refreshes that overwrite good metadata with worse"):
    any source replaces it (base_models.richer): Lora-Manager shortens `civitai.baseModel` ("Pony"
    for "Pony V7", "SDXL 1.0" for "SDXL Lightning"), so the richer CivitAI string is kept. Richer is
    never replaced by poorer, and a value naming another model (a user's correction) is never
-   replaced at all. "Unknown"/"Other" never replace a known base model.
+   replaced at all. "Unknown"/"Other" never replace a known base model. The tensors' own base model
+   counts as a richer spelling where it refines the claim inside the claimed family (merge._refinement).
 3. The tensors (metadata/detection.py) overrule that base model only with decisive evidence (names
    and shapes only the candidate families have) and only when it names a family outside the
    candidates; a guess never replaces a sidecar: the sidecar stands and the disagreement is one
@@ -128,6 +129,21 @@ def _fuller_name(base: str, det: Detection) -> str | None:
     return names[0] if len(names) == 1 else None
 
 
+def _refinement(base: str, base_source: str, claimed: str, det: Detection) -> Resolved | None:
+    """The tensors' base model where it names the claimed one more precisely ("Wan Video 1.3B t2v"
+    for a trainer's or a sidecar's "Wan Video"), or None. From a sidecar only when the tensors are
+    decisive and allow no other group but the claimed one; from the file's own trainer metadata
+    (which names a lineage, "wan2.1", rarely a model) their best guess is enough, since it stays
+    inside what the trainer said."""
+    if det.family in ("unknown", claimed) or not base_models.richer(det.base_model, base):
+        return None
+    unique = det.decisive and det.candidates - {claimed} == {det.family}
+    if not (unique or base_source == HEADER_SOURCE):
+        return None
+    conf = max(det.confidence, _CLAIM_CONFIDENCE.get(base_source, 0.7)) if unique else det.confidence
+    return Resolved(det.architecture, det.base_model, det.family, conf, "header")
+
+
 def resolve(base: str, base_source: str, detection: Detection | None) -> Resolved:
     """Family, architecture and base model from a claimed base model and the tensors (module doc, 3)."""
     claimed = base_models.family(base) if base_models.is_known(base) else "unknown"
@@ -135,6 +151,9 @@ def resolve(base: str, base_source: str, detection: Detection | None) -> Resolve
     if claimed not in ("unknown", "Other"):
         claim_conf = _CLAIM_CONFIDENCE.get(base_source, 0.7)
         if det.consistent_with(base):
+            refined = _refinement(base, base_source, claimed, det)
+            if refined is not None:
+                return refined
             agrees = bool(det.candidates)
             conf = max(claim_conf, 0.97 if det.decisive and agrees else claim_conf + (0.05 if agrees else 0.0))
             return Resolved(base_models.family_architecture(claimed), base, claimed, conf, base_source)

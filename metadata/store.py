@@ -49,7 +49,7 @@ SCHEMA_VERSION = 1
 APPLICATION_ID = 0x49504958  # "IPIX": this pack's index store
 # Bump when what the reader extracts changes, so stored records are read again instead of trusted.
 # A change of ModelRecord's fields (names or types) does the same by itself (RECORDS_SIGNATURE).
-RECORDS_VERSION = 1
+RECORDS_VERSION = 2
 BATCH_ROWS = 5000  # rows per transaction (bench/run.py --only store measures the choice)
 BUSY_TIMEOUT_S = 5.0
 PAGE_SIZE = 8192  # rows of 1-2 KB: 12% smaller than with 4 KB pages at 50k, and as fast to read

@@ -201,7 +201,7 @@ MODEL_CASES: dict[str, tuple[str, dict, str, str, bool]] = {
         "img_in.weight": _t(6144, 128), "txt_in.weight": _t(6144, 15360),
         "double_blocks.0.img_attn.norm.key_norm.scale": _t(128,),
         "double_stream_modulation_img.lin.weight": _t(36864, 6144),
-        "single_blocks.0.linear1.weight": _t(55296, 6144)}, "Flux2", "flux", True),
+        "single_blocks.0.linear1.weight": _t(55296, 6144)}, "Flux2", "unknown", True),
     # Flux.2 [klein] 4B: Qwen3-4B text encoder, 3 layers x 2560 = 7680; hidden 3072
     "flux2_klein_4b": ("diffusion_model", {
         "img_in.weight": _t(3072, 128), "txt_in.weight": _t(3072, 7680),
@@ -330,7 +330,7 @@ LORA_CASES: dict[str, tuple[str, dict, str, str, bool]] = {
         "diffusion_model.single_blocks.0.linear2.lora_A.weight": _t(16, 16384)}, "Flux2Klein_9B", "unknown", True),
     "flux2_dev": ("lora", {
         "diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight": _t(16, 6144),
-        "diffusion_model.single_blocks.0.linear2.lora_A.weight": _t(16, 24576)}, "Flux2", "flux", True),
+        "diffusion_model.single_blocks.0.linear2.lora_A.weight": _t(16, 24576)}, "Flux2", "unknown", True),
     "sd35_large": ("lora", {
         "diffusion_model.joint_blocks.0.x_block.attn.qkv.lora_A.weight": _t(16, 2432),
         "diffusion_model.joint_blocks.0.x_block.attn.qkv.lora_B.weight": _t(7296, 16)}, "SD3", "sd3", True),

@@ -29,7 +29,7 @@ def test_every_civitai_string_has_a_group_and_the_tables_name_only_known_strings
     ("SD 1.5", "SD1", "sd1"), ("SD 2.1 768", "SD2", "sd2"), ("SDXL Lightning", "SDXL", "sdxl"),
     ("Pony", "Pony", "sdxl"), ("Illustrious", "Illustrious", "sdxl"), ("NoobAI", "NoobAI", "sdxl"),
     ("Pony V7", "PonyV7", "auraflow"), ("SD 3.5 Medium", "SD3_5M", "sd3"), ("SD 3.5 Large", "SD3", "sd3"),
-    ("Flux.1 S", "Flux1", "flux"), ("Flux.1 Krea", "FluxKrea", "flux"), ("Flux.2 D", "Flux2", "flux"),
+    ("Flux.1 S", "Flux1", "flux"), ("Flux.1 Krea", "FluxKrea", "flux"), ("Flux.2 D", "Flux2", "unknown"),
     ("Flux.2 Klein 4B", "Flux2Klein_4B", "unknown"), ("Flux.2 Klein 9B-base", "Flux2Klein_9B_base", "unknown"),
     ("Chroma", "Chroma", "unknown"), ("Kolors", "Kolors", "unknown"), ("Qwen", "Qwen", "unknown"),
     ("Hunyuan 1", "HyDit1", "unknown"), ("HiDream", "HiDream", "unknown"), ("Lumina", "Lumina", "unknown"),

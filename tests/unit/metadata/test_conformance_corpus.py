@@ -362,3 +362,24 @@ def test_runner_refuses_a_truth_it_cannot_judge(runner: ModuleType, tmp_path: Pa
     assert [c.id for c in runner.load_case_file(good, "cases")] == ["bad-truth"]
     with pytest.raises(ValueError, match="bad-truth"):
         runner.load_case_file(path, "cases")
+
+
+# Cases the tensors cannot decide and no sidecar or trainer metadata names: the index answers
+# with a low-confidence guess or `unknown` rather than a confident wrong family. Each is listed
+# with its reason; any other failure in cases/ fails this test. (heldout/ is reported, not asserted:
+# nobody fixes the detector against it.)
+UNDECIDABLE = {
+    "invokeai-wan22-i2v-a14b-lightning-v1": "Wan 2.2 I2V-A14B has the very layers of Wan 2.1 14B T2V",
+    "invokeai-flux-lokr-bfl": "its LoKr factors multiply to no Flux layer width, so no width can be read",
+}
+
+
+def test_the_index_is_right_on_the_conformance_cases(runner: ModuleType, tmp_path: Path) -> None:
+    """Issue 6, "Done when": every case right but the undecidable ones, and never a sidecar's
+    correct family replaced by a header guess (a case with a sidecar that states its family)."""
+    report = runner.evaluate([CONFORMANCE / "cases"], workdir=tmp_path)
+    wrong = {r.case.id: r for r in report.results if not r.ok}
+    assert set(wrong) <= set(UNDECIDABLE), {i: (r.family, r.architecture, r.failed_fields())
+                                            for i, r in wrong.items() if i not in UNDECIDABLE}
+    overruled = [r.case.id for r in report.results if r.case.sidecars and not r.family_ok]
+    assert overruled == [], overruled
