@@ -67,7 +67,7 @@ def make_plan(body: Any) -> dict:
         raise planner.PlanRequestError("body", "must be a JSON object")
     request = planner.parse_request(body)
     rt = get_runtime()
-    plan = planner.build_plan(request, flagged(rt, rt.ready_index()).records(), valid_samplers=samplers(),
+    plan = planner.build_plan(request, rt.ready_index().records(), valid_samplers=samplers(),
                               valid_schedulers=schedulers(),
                               max_nsfw_level=int(rt.settings.get("selection.max_nsfw_level")),
                               max_loras=int(rt.settings.get("selection.max_loras")))
@@ -89,11 +89,6 @@ async def off_loop(fn, *args):
     """Run blocking work (a first scan still under way, a stat-walk re-check, planning) in a worker
     thread, so ComfyUI's event loop keeps serving the editor and the websocket meanwhile."""
     return await asyncio.get_running_loop().run_in_executor(_workers, fn, *args)
-
-def flagged(rt: Any, index: Any) -> FlaggedIndex:
-    """The index with the user's flags applied (the planner must never see a flagged-excluded
-    model as usable); the runtime's own view when it already gives one."""
-    return index if isinstance(index, FlaggedIndex) else FlaggedIndex(index, rt.flags)
 
 
 # --- GET models ---------------------------------------------------------------------------------
@@ -266,7 +261,7 @@ def flags_request(body: Any) -> tuple[str, str, bool | None, bool | None]:
 
 def set_flags(rt: Any, kind: str, name: str, excluded: bool | None, favorite: bool | None) -> dict[str, Any] | None:
     """The model's item after setting its flags; None when no indexed model has that name."""
-    index = flagged(rt, rt.ready_index())
+    index = rt.ready_index()
     record = index.get(kind, name)
     if record is None:
         return None
@@ -323,7 +318,7 @@ def register(routes: web.RouteTableDef) -> None:
         rt = get_runtime()
 
         def listing() -> dict[str, Any]:
-            return list_models(flagged(rt, rt.ready_index()), query)
+            return list_models(rt.ready_index(), query)
 
         return web.json_response(await off_loop(listing))
 
