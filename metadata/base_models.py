@@ -265,11 +265,18 @@ def from_a1111_sd_version(value: str | None) -> str:
 # modelspec.architecture / ss_base_model_version values (lower case) naming one model exactly:
 # musubi-tuner (kohya-ss/musubi-tuner src/musubi_tuner/utils/sai_model_spec.py: ARCH_FLUX_KONTEXT =
 # "Flux.1-dev", written only by its Kontext trainer; sd-scripts writes "flux-1-dev"), sd-scripts
-# (library/sai_model_spec.py: "chroma", "anima-preview") and ai-toolkit (get_base_model_version:
+# (library/sai_model_spec.py: "chroma", ARCH_LUMINA_2 = "lumina-2", ARCH_LUMINA_UNKNOWN = "lumina",
+# ARCH_ANIMA_PREVIEW = "anima-preview", ARCH_ANIMA_UNKNOWN = "anima-unknown", "/lora" appended for
+# LoRAs), musubi-tuner's ARCH_FLUX_2_DEV = "Flux.2-dev" (its Klein strings, "Flux.2-klein-4b"/"-9b",
+# name no distilled-or-base variant and stay unmapped) and ai-toolkit (get_base_model_version:
 # "flux.1_kontext", "chroma", "anima", "lumina2", "wan_2.2_5b").
 _TRAINER_EXACT: tuple[tuple[str, str], ...] = (
     ("flux.1-dev/lora", "Flux.1 Kontext"), ("flux.1_kontext", "Flux.1 Kontext"),
-    ("chroma/lora", "Chroma"), ("chroma", "Chroma"), ("anima-preview/lora", "Anima"), ("anima", "Anima"),
+    ("flux.2-dev/lora", "Flux.2 D"), ("flux.2-dev", "Flux.2 D"),
+    ("chroma/lora", "Chroma"), ("chroma", "Chroma"),
+    ("anima-preview/lora", "Anima"), ("anima-preview", "Anima"), ("anima-unknown/lora", "Anima"),
+    ("anima-unknown", "Anima"), ("anima", "Anima"),
+    ("lumina-2/lora", "Lumina"), ("lumina-2", "Lumina"), ("lumina/lora", "Lumina"), ("lumina", "Lumina"),
     ("lumina2", "Lumina"), ("wan_2.2_5b", "Wan Video 2.2 TI2V-5B"),
 )
 

@@ -176,13 +176,9 @@ class LoraKeys:
         blocks = s(module + ".oft_blocks") or s(module + ".oft_diag")
         if blocks and len(blocks) == 3:
             return None, blocks[0] * blocks[1]
-        # GLoRA, LyCORIS's rank-first layout (yzkee/ComfyUI 783545f6 comfy/weight_adapter/glora.py:
-        # diff = b2 @ b1 + W @ a2 @ a1): a1 and b1 [rank, in], b2 [out, rank].
-        a1, b1, b2 = (s(module + f".{n}.weight") for n in ("a1", "b1", "b2"))
-        glora_in = next((x[1] for x in (a1, b1) if x and len(x) >= 2), None)
-        glora_out = b2[0] if b2 and len(b2) >= 2 else None
-        if glora_in or glora_out:
-            return glora_in, glora_out
+        glora = _glora_dims(*(s(module + f".{n}.weight") for n in ("a1", "a2", "b1", "b2")))
+        if glora != (None, None):
+            return glora
         diff = s(module + ".diff")
         if diff and len(diff) >= 2:
             return diff[1], diff[0]
@@ -203,6 +199,36 @@ class LoraKeys:
             if d:
                 return d
         return None
+
+
+def _glora_dims(a1: Shape | None, a2: Shape | None, b1: Shape | None,
+                b2: Shape | None) -> tuple[int | None, int | None]:
+    """GLoRA's (in, out) in either layout comfy/weight_adapter/glora.py (yzkee/ComfyUI 783545f6) loads.
+
+    Old LyCORIS (diff = b2 @ b1 + W @ a2 @ a1): a1, b1 [rank, in], a2 [in, rank], b2 [out, rank].
+    Current LyCORIS (lycoris/modules/glora.py: diff = b1 @ b2 + W @ a1 @ a2): a1 [in, rank],
+    a2 [rank, in], b1 [out, rank], b2 [rank, in]. As ComfyUI does, a layout is the one whose rank
+    positions agree (old: a1[0] = a2[1] = b1[0] = b2[1]; current: a1[1] = a2[0] = b1[1] = b2[0]).
+    Where both agree ComfyUI asks the adapted weight's shape, which a LoRA file lacks: the layout
+    with the smaller rank is taken (a rank is below the width it adapts). The widths are read from
+    a1, b1 and b2; a2 only votes on the layout."""
+    mats = [m if m and len(m) >= 2 else None for m in (a1, a2, b1, b2)]
+    if not any(mats):
+        return None, None
+    old_rank = {m[i] for m, i in zip(mats, (0, 1, 0, 1), strict=True) if m}
+    new_rank = {m[i] for m, i in zip(mats, (1, 0, 1, 0), strict=True) if m}
+    old_ok, new_ok = len(old_rank) == 1, len(new_rank) == 1
+    if old_ok and new_ok:
+        new_ok = min(new_rank) < min(old_rank)
+        old_ok = not new_ok
+    fa1, _, fb1, fb2 = mats
+    if old_ok:
+        ins = [m[1] for m in (fa1, fb1) if m]
+        return (ins[0] if ins else None), (fb2[0] if fb2 else None)
+    if new_ok:
+        ins = [m[i] for m, i in ((fa1, 0), (fb2, 1)) if m]
+        return (ins[0] if ins else None), (fb1[0] if fb1 else None)
+    return None, None
 
 
 def _factor(s: Callable[[str], Shape | None], name: str) -> tuple[int, int] | None:
@@ -437,7 +463,8 @@ def _wan(k: LoraKeys, meta: Mapping[str, str]) -> Detection | None:
         return None
     width = k.in_dim("blocks", "self_attn.q") or k.in_dim("blocks", "cross_attn.q") or k.in_dim("blocks", "attn1.to_q") \
         or k.in_dim("blocks", "self_attn") or k.in_dim("blocks", "cross_attn") or k.in_dim("blocks", "ffn.0") \
-        or k.in_dim("blocks", "attn1") or k.in_dim("blocks", "attn2")
+        or k.in_dim("blocks", "ffn.net.0.proj") or k.in_dim("blocks", "attn1") or k.in_dim("blocks", "attn2") \
+        or k.out_dim("blocks", "ffn.2") or k.out_dim("blocks", "ffn.net.2")
     if width not in _WAN:
         return found("Wan Video", f"Wan blocks ({', '.join(names[:3])}) of width {width}", decisive=False,
                      candidates=tuple(g for g in F.GROUPS if g.startswith("WanVideo")), confidence=0.4)
@@ -625,7 +652,10 @@ def _checks_for(text: str) -> tuple[Check, ...]:
         return _FLUX_LAYOUT
     if "joint_blocks" in text:
         return _SD3_LAYOUT
-    if "add_q_proj" in text or "add_k_proj" in text or "add_v_proj" in text or "single_transformer_blocks" in text:
+    # Context projections of MMDiT transformer_blocks (SD3, Flux, Qwen-Image, HunyuanVideo); Wan's
+    # I2V image cross-attention in diffusers names is `blocks.N.attn2.add_k_proj` (transformer_wan.py).
+    joint = "add_q_proj" in text or "add_k_proj" in text or "add_v_proj" in text
+    if "single_transformer_blocks" in text or (joint and "transformer_blocks" in text):
         return _JOINT_LAYOUT
     if any(b in text for b in _UNET_BLOCKS):
         return _UNET_LAYOUT

@@ -17,7 +17,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from . import base_models
 from .cache import Key
@@ -26,15 +26,24 @@ from .paths import ModelPaths
 from .reader import MODEL_EXTENSIONS, Fingerprint, ModelFile, build_record
 from .records import FOLDER_KINDS, ModelRecord
 from .safe_open import describe, irregular_kind, printable
-from .sidecars import PREVIEW_SUFFIXES, SIDECARS
+from .sidecars import PREVIEW_SUFFIXES, SIDECAR_SUFFIXES
 from .store import IndexStore, is_corruption
 
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.5
 MAX_FIND_TERMS = 16  # words of a `find` query that are used (nobody filters a list by more)
-_READ_WORKERS = 4  # header reads are I/O-bound: overlap them on slow disks and network shares
-_POOL_THRESHOLD = 32
+_READ_WORKERS = 4  # threads overlapping reads where they wait on the disk (network shares, cold disks)
+PAUSE_POLL_S = 0.2  # how often a paused scan asks whether it may go on
+CHUNK_FILES = 64  # files read before the choice between one thread and a pool is made again
+IO_BOUND_RATIO = 3.0  # reading waits on the disk when its wall time is this many times the CPU time
+
+
+def io_bound(wall_s: float, cpu_s: float) -> bool:
+    """Whether reading that took `wall_s` while the process used `cpu_s` of CPU mostly waited."""
+    return wall_s > IO_BOUND_RATIO * max(cpu_s, 1e-6) and wall_s > 0.02
+# file endings of the previews PREVIEW_SUFFIXES names: a folder without any is not searched for them
+_PREVIEW_ENDINGS = tuple(sorted({'.' + suffix.rsplit('.', 1)[-1] for suffix in PREVIEW_SUFFIXES}))
 
 
 @dataclass(frozen=True)
@@ -60,15 +69,38 @@ class _State:
     haystacks: dict[Key, str] = field(default_factory=dict)
     generation: int = 0
 
+    keys: tuple[Key, ...] = ()  # of `ordered`
+
     @classmethod
-    def build(cls, records: dict[Key, ModelRecord], fingerprints: dict[Key, Fingerprint], generation: int) -> _State:
-        ordered = tuple(sorted(records.values(), key=lambda r: (r.kind, r.name)))
+    def build(cls, records: dict[Key, ModelRecord], fingerprints: dict[Key, Fingerprint], generation: int,
+              previous: _State | None = None, changed: Iterable[Key] = ()) -> _State:
+        """The view of `records`; with `previous`, the view it replaces: its order is kept when no
+        key came or went, and its search texts for every record but the `changed` ones (a rescan
+        that changed 100 of 50k redoes 100)."""
+        changed = list(changed)  # every key added or modified
+        if previous is not None and len(previous.keys) == len(records) and all(k in previous.records for k in changed):
+            keys = previous.keys  # the same keys: none added (each changed key was there), none removed (as many)
+        else:
+            keys = tuple(sorted(records))
+        ordered = tuple(records[k] for k in keys)
         by_kind: dict[str, list[ModelRecord]] = {}
         for r in ordered:
             by_kind.setdefault(r.kind, []).append(r)
-        haystacks = {(r.kind, r.name): "\n".join((r.name, r.title, *r.tags, *r.trigger_words)).lower()
-                     for r in ordered}
-        return cls(records, fingerprints, ordered, {k: tuple(v) for k, v in by_kind.items()}, haystacks, generation)
+        if previous is None:
+            haystacks = {key: _haystack(r) for key, r in zip(keys, ordered, strict=True)}
+        else:
+            haystacks = dict(previous.haystacks)
+            for key in [k for k in haystacks if k not in records]:
+                del haystacks[key]
+            for key in changed:
+                haystacks[key] = _haystack(records[key])
+        return cls(records, fingerprints, ordered, {k: tuple(v) for k, v in by_kind.items()}, haystacks, generation,
+                   keys)
+
+
+def _haystack(r: ModelRecord) -> str:
+    """What `find` looks in: name, title, tags and trigger words, lower case."""
+    return "\n".join((r.name, r.title, *r.tags, *r.trigger_words)).lower()
 
 
 @dataclass(frozen=True)
@@ -121,7 +153,7 @@ class ModelIndex:
 
     def __init__(self, paths: ModelPaths, *, exclude_folders: Sequence[str] = (), cache_path: str | None = None,
                  clock: Callable[[], float] = time.monotonic, events: EventSink | None = None,
-                 load_cache_now: bool = True):
+                 load_cache_now: bool = True, busy: Callable[[], bool] | None = None):
         self._paths = paths
         self._excludes = _Excludes.parse(exclude_folders)
         self._cache_path = cache_path
@@ -139,6 +171,10 @@ class ModelIndex:
         self._store_synced = False  # it holds exactly the snapshot; when not, the next write compares all rows
         self._store_error: str | None = None  # the last problem logged, so a lasting one is logged once
         self._store_damage: str | None = None  # corruption a search met: the next scan rebuilds the store
+        self._folders: dict[tuple[str, str], _Folder] = {}  # (kind, folder) -> what the last walk saw there
+        self._last_full_at: float | None = None  # when the last walk that listed every folder ended
+        self._busy = busy  # whether the machine is busy with work that reading must not compete with
+        self._pausable = False  # the running scan waits while busy() (set by scan(pausable=True))
         if load_cache_now:
             self.load_cache()
 
@@ -224,10 +260,16 @@ class ModelIndex:
 
     # --- scanning -----------------------------------------------------------------------------
 
-    def scan(self, force: bool = False) -> ScanResult:
-        """Walk every root; re-read files that are new or changed (all of them when `force`)."""
+    def scan(self, force: bool = False, pausable: bool = False) -> ScanResult:
+        """Walk every root; re-read files that are new or changed (all of them when `force`).
+        `pausable`: between chunks of CHUNK_FILES files, wait while `busy()` says so (a background
+        scan, so that a prompt being sampled never competes with it; never on a request's path)."""
         with self._scan_lock:
-            return self._scan(force)
+            self._pausable = pausable
+            try:
+                return self._scan(force)
+            finally:
+                self._pausable = False
 
     def set_exclude_folders(self, exclude_folders: Sequence[str]) -> bool:
         """Change which folders are skipped; the next scan or re-check applies it. True if it changed."""
@@ -235,63 +277,77 @@ class ModelIndex:
         if new == self._excludes:
             return False
         self._excludes = new
+        self._folders = {}  # folders are listed again: what is excluded changed
         self._last_scan_at = None  # a re-check is due at once
         return True
 
-    def recheck_if_due(self, recheck_s: float) -> bool:
+    def recheck_if_due(self, recheck_s: float, quick: bool = False) -> bool:
         """Rescan when `recheck_s` has passed since the last scan; True if anything changed.
 
-        Returns False at once while another scan runs, so a caller on the request path never
-        waits for a scan it did not ask for."""
+        `quick`: a folder whose mtime is the one the last walk saw is taken as unchanged without
+        listing it or stat'ing its files (one stat per folder instead of one per file: 50k models
+        in ~1,000 folders). A file added, removed or renamed changes its folder's mtime, and
+        Lora-Manager and others replace a sidecar by renaming; a file rewritten in place is seen
+        by the next full scan (`full_scan_due`). Returns False at once while another scan runs,
+        so a caller on the request path never waits for a scan it did not ask for."""
         last = self._last_scan_at
         if last is not None and self._clock() - last < recheck_s:
             return False
         if not self._scan_lock.acquire(blocking=False):
             return False
         try:
-            return self._scan(False).changed > 0
+            return self._scan(False, quick=quick).changed > 0
         finally:
             self._scan_lock.release()
 
-    def _scan(self, force: bool) -> ScanResult:
+    def full_scan_due(self, recheck_s: float) -> bool:
+        """Whether the last walk that listed every folder is more than `recheck_s` old (or none ran)."""
+        last = self._last_full_at
+        return last is None or self._clock() - last >= recheck_s
+
+    def _scan(self, force: bool, quick: bool = False) -> ScanResult:
         started = self._clock()
         if not self._store_loaded:
             self._load_store()  # the stored snapshot first: unchanged files are not read again
         old = self._snapshot()
-        found = self._walk()
-        stale = [f for key, f in found.items() if force or old.fingerprints.get(key) != f.fingerprint]
+        old_fps = old.fingerprints
+        found = self._walk(None if force else old_fps, quick=quick and not force)
+        stale = [f for f in found.values() if f is not None]
+        gone = [key for key in old.records if key not in found] if len(found) - len(stale) != len(old.records) else []
         fresh = dict(zip(((f.kind, f.name) for f in stale), self._read(stale), strict=True))
 
-        records: dict[Key, ModelRecord] = {}
-        fingerprints: dict[Key, Fingerprint] = {}
-        modified = 0
+        records = old.records
+        fingerprints = old_fps
+        added = modified = 0
         to_write: list[Key] = []  # rows the store must (re)write: added or modified
-        for key, f in found.items():
-            fingerprints[key] = f.fingerprint
-            if key in fresh:
-                records[key] = fresh[key]
-                before = old.records.get(key)
+        if fresh or gone:  # a no-change rescan copies nothing
+            records, fingerprints = dict(old.records), dict(old_fps)
+            for key in gone:
+                del records[key], fingerprints[key]
+            for f in stale:
+                key, fingerprint = (f.kind, f.name), f.fingerprint
+                record, before = fresh[key], old.records.get(key)
+                records[key], fingerprints[key] = record, fingerprint
                 if before is None:
+                    added += 1
                     to_write.append(key)
-                elif (old.fingerprints.get(key) != f.fingerprint or before != fresh[key]
-                      or before.extra != fresh[key].extra):
+                elif old_fps.get(key) != fingerprint or before != record or before.extra != record.extra:
                     modified += 1
                     to_write.append(key)
-            else:
-                records[key] = old.records[key]
-        added = sum(1 for key in found if key not in old.records)
-        gone = [key for key in old.records if key not in found]
         removed = len(gone)
         changed = added + removed + modified
 
         state = old
         if changed or fresh:
-            state = _State.build(records, fingerprints, old.generation + (1 if changed else 0))
+            state = _State.build(records, fingerprints, old.generation + (1 if changed else 0), previous=old,
+                                 changed=fresh.keys())
             with self._lock:
                 self._state = state
         if to_write or gone or not self._store_synced:
             self._write_store(state, to_write, gone)
         self._last_scan_at = self._clock()
+        if not quick or force:
+            self._last_full_at = self._last_scan_at
         seconds = self._last_scan_at - started
         counts = {kind: len(state.by_kind.get(kind, ())) for kind in FOLDER_KINDS}
         if stale or changed:
@@ -310,15 +366,49 @@ class ModelIndex:
         return self._read_all(files, total)
 
     def _read_all(self, files: list[ModelFile], total: int) -> Iterator[ModelRecord]:
-        if total < _POOL_THRESHOLD:
-            for done, f in enumerate(files, 1):
-                yield _safe_build(f)
-                self._progress(done, total, f.name)
-            return
-        with ThreadPoolExecutor(max_workers=_READ_WORKERS, thread_name_prefix="model-index") as pool:
-            for done, (f, record) in enumerate(zip(files, pool.map(_safe_build, files), strict=True), 1):
-                yield record
-                self._progress(done, total, f.name)
+        """Files are read in chunks of CHUNK_FILES, each on one thread while reading costs CPU (a
+        local disk, a warm cache: threads there only contend for the GIL; at 19k warm files a pool
+        of 4 took 2.5x as long), or on a pool of _READ_WORKERS threads while the chunk before it
+        mostly waited for the disk (a cold cache, a network share), where overlapping reads pays.
+        The process's CPU time against the wall time tells which, chunk by chunk."""
+        pool: ThreadPoolExecutor | None = None
+        threaded = False
+        try:
+            for start in range(0, total, CHUNK_FILES):
+                if self._pausable:
+                    self._wait_until_idle()
+                chunk = files[start:start + CHUNK_FILES]
+                wall, cpu = time.perf_counter(), time.process_time()
+                if threaded:
+                    if pool is None:
+                        log.info("model index: reading waits on the disk; %d threads read from now on",
+                                 _READ_WORKERS)
+                        pool = ThreadPoolExecutor(max_workers=_READ_WORKERS, thread_name_prefix="model-index")
+                    records: Iterator[ModelRecord] = pool.map(_safe_build, chunk)
+                else:
+                    records = map(_safe_build, chunk)
+                for done, (f, record) in enumerate(zip(chunk, records, strict=True), start + 1):
+                    yield record
+                    self._progress(done, total, f.name)
+                threaded = io_bound(time.perf_counter() - wall, time.process_time() - cpu)
+        finally:
+            if pool is not None:
+                pool.shutdown()
+
+    def _wait_until_idle(self) -> None:
+        """Wait while busy() is true (polled every PAUSE_POLL_S; a busy() that fails counts as idle)."""
+        busy, logged = self._busy, False
+        while busy is not None:
+            try:
+                if not busy():
+                    return
+            except Exception as e:  # noqa: BLE001 - a broken probe must not stop the scan
+                log.debug("busy probe failed: %s: %s", type(e).__name__, printable(str(e), 200))
+                return
+            if not logged:
+                log.info("model index: a prompt is executing; reading waits until it ends")
+                logged = True
+            time.sleep(PAUSE_POLL_S)
 
     def _progress(self, done: int, total: int, message: str, final: bool = False) -> None:
         """Send a progress event: at most one per PROGRESS_INTERVAL_S, plus the forced ones."""
@@ -335,26 +425,34 @@ class ModelIndex:
 
     # --- walking ------------------------------------------------------------------------------
 
-    def _walk(self) -> dict[Key, ModelFile]:
-        """Every model file under every root, first root winning a duplicate name (as ComfyUI)."""
-        found: dict[Key, ModelFile] = {}
-        shadowed: dict[str, ModelFile] = {}  # path -> the file that wins its name
+    def _walk(self, known: Mapping[Key, Fingerprint] | None = None, quick: bool = False) -> dict[Key, ModelFile | None]:
+        """Every model file under every root, first root winning a duplicate name (as ComfyUI):
+        None for one whose fingerprint is the one `known` has for it (unchanged: no object is made
+        for it, so a rescan of 50k unchanged files allocates almost nothing), else its ModelFile."""
+        found: dict[Key, ModelFile | None] = {}
+        shadowed: dict[str, tuple[str, str, str]] = {}  # path -> (kind, name, path) of the file that wins its name
         skipped: dict[str, str] = {}  # path -> why a file named like a model is not one
+        folders: dict[tuple[str, str], _Folder] = {}
         for kind in FOLDER_KINDS:
             for root in self._paths.roots(kind):
-                self._walk_root(kind, os.path.abspath(root), found, shadowed, skipped)
+                self._walk_root(kind, os.path.abspath(root), found, shadowed, skipped, known or {},
+                                folders, self._folders if quick else {})
+        self._folders = folders
         for path in sorted(set(shadowed) - self._shadowed):  # log each duplicate once, not every rescan
-            winner = shadowed[path]
             log.info("%r is not indexed: ComfyUI's %s loader resolves %r to %r (an earlier folder)",
-                     path, winner.kind, winner.name, winner.path)
+                     path, *shadowed[path])
         self._shadowed = set(shadowed)
         for path in sorted(set(skipped) - self._skipped):  # one line per bad file, not per rescan
             log.warning("%r is not indexed: %s", path, skipped[path])
         self._skipped = set(skipped)
         return found
 
-    def _walk_root(self, kind: str, root: str, found: dict[Key, ModelFile], shadowed: dict[str, ModelFile],
-                   skipped: dict[str, str]) -> None:
+    def _walk_root(self, kind: str, root: str, found: dict[Key, ModelFile | None],
+                   shadowed: dict[str, tuple[str, str, str]], skipped: dict[str, str],
+                   known: Mapping[Key, Fingerprint], folders: dict[tuple[str, str], _Folder],
+                   seen_before: Mapping[tuple[str, str], _Folder]) -> None:
+        """Walk one root. This is the whole cost of a no-change rescan (one stat per model file and
+        per sidecar, nothing opened), so it does per entry only what it must."""
         if self._excludes.absolute and self._excludes.matches(root, ""):
             return
         try:
@@ -369,44 +467,80 @@ class ModelIndex:
         while stack:
             folder, rel = stack.pop()
             try:
+                folder_mtime = os.stat(folder).st_mtime_ns  # before listing: a change meanwhile shows next time
+            except OSError:
+                folder_mtime = None
+            before = seen_before.get((kind, folder))
+            if (before is not None and folder_mtime is not None and before.mtime_ns == folder_mtime
+                    and all(key in known for key, _ in before.models)):
+                for key, path in before.models:  # unchanged folder: its files as the last walk saw them
+                    if key in found:
+                        winner = found[key]
+                        shadowed[path] = (kind, key[1], winner.path if winner else known[key][0])
+                    else:
+                        found[key] = None
+                skipped.update(before.skipped)
+                folders[(kind, folder)] = before
+                stack.extend(reversed(before.subfolders))
+                continue
+            models: list[tuple[Key, str]] = []
+            skipped_here: dict[str, str] = {}
+            try:
                 with os.scandir(folder) as it:
-                    entries = sorted(it, key=lambda e: e.name)
+                    # hidden folders and files, and macOS "._x.safetensors" junk, are not looked at
+                    entries = [e for e in it if not e.name.startswith(".")]
             except OSError as e:
                 log.warning("cannot list %r: %s", folder, describe(e))
                 continue
             by_name = {e.name: e for e in entries}
+            previews = any(e.name.lower().endswith(_PREVIEW_ENDINGS) for e in entries)
             subfolders: list[tuple[str, str]] = []
             for entry in entries:
-                if entry.name.startswith("."):  # hidden folders, and macOS "._x.safetensors" junk
-                    continue
-                is_model = os.path.splitext(entry.name)[1].lower() in MODEL_EXTENSIONS
-                try:
-                    is_dir = entry.is_dir()  # follows symlinks: a folder named x.safetensors is a folder
-                except OSError as e:  # a symlink loop (a -> a), or a folder that went away
-                    if is_model:
-                        skipped[entry.path] = f"cannot stat: {describe(e)}"
-                    continue
-                if is_dir:
-                    sub_rel = rel + entry.name
-                    if self._excludes.matches(entry.path, sub_rel):
-                        continue
+                name = entry.name
+                dot = name.rfind(".")
+                if dot > 0 and name[dot:].lower() in MODEL_EXTENSIONS:
                     try:
-                        sub = entry.stat()
-                    except OSError:
+                        file_st = entry.stat()  # follows symlinks: a folder named x.safetensors is a folder
+                    except OSError as e:  # a broken link, a symlink loop (a -> a), a file that went away
+                        skipped_here[entry.path] = f"cannot stat: {describe(e)}" + (
+                            " (broken link?)" if isinstance(e, FileNotFoundError) else "")
                         continue
-                    if (sub.st_dev, sub.st_ino) in visited:
-                        log.debug("%r: folder already walked (symlink loop?); skipped", entry.path)
+                    mode = file_st.st_mode
+                    if not stat.S_ISDIR(mode):
+                        key = (kind, rel + name)
+                        if not stat.S_ISREG(mode):
+                            skipped_here[entry.path] = f"not a regular file ({irregular_kind(mode)})"
+                            continue
+                        models.append((key, entry.path))
+                        if key in found:
+                            winner = found[key]
+                            shadowed[entry.path] = (kind, key[1], winner.path if winner else known[key][0])
+                        else:
+                            found[key] = _model_file(kind, root, rel, entry, file_st, name[:dot], by_name, previews,
+                                                     known.get(key))
                         continue
-                    visited.add((sub.st_dev, sub.st_ino))
-                    subfolders.append((entry.path, sub_rel + "/"))
-                elif is_model:
-                    key = (kind, rel + entry.name)
-                    if key in found:
-                        shadowed[entry.path] = found[key]
+                else:
+                    try:
+                        if not entry.is_dir():
+                            continue
+                    except OSError:  # a symlink loop, a folder that went away
                         continue
-                    model = _model_file(kind, root, rel, entry, by_name, skipped)
-                    if model is not None:
-                        found[key] = model
+                sub_rel = rel + name
+                if self._excludes.matches(entry.path, sub_rel):
+                    continue
+                try:
+                    sub = entry.stat()
+                except OSError:
+                    continue
+                if (sub.st_dev, sub.st_ino) in visited:
+                    log.debug("%r: folder already walked (symlink loop?); skipped", entry.path)
+                    continue
+                visited.add((sub.st_dev, sub.st_ino))
+                subfolders.append((entry.path, sub_rel + "/"))
+            skipped.update(skipped_here)
+            if folder_mtime is not None:
+                folders[(kind, folder)] = _Folder(folder_mtime, tuple(models), tuple(subfolders),
+                                                  tuple(skipped_here.items()))
             stack.extend(reversed(subfolders))
 
     # --- store --------------------------------------------------------------------------------
@@ -498,35 +632,48 @@ class ModelIndex:
             self._store_error = message
 
 
-def _model_file(kind: str, root: str, rel: str, entry: os.DirEntry[str], by_name: dict[str, os.DirEntry[str]],
-                skipped: dict[str, str]) -> ModelFile | None:
-    """A ModelFile from a directory entry: one stat for the file, one per sidecar present.
+class _Folder(NamedTuple):
+    """What a walk saw in one folder, for a quick re-check while the folder's mtime stays the same."""
 
-    Only a regular file (or a symlink to one) is a model: a FIFO, a device or a broken link named
-    like a model goes into `skipped` with the reason, and is logged once by the walk."""
+    mtime_ns: int
+    models: tuple[tuple[Key, str], ...]  # (key, path) of the regular model files in it
+    subfolders: tuple[tuple[str, str], ...]  # (path, rel) walked from it
+    skipped: tuple[tuple[str, str], ...]  # (path, why) of files named like models that are not
+
+
+def _model_file(kind: str, root: str, rel: str, entry: os.DirEntry[str], st: os.stat_result, stem: str,
+                by_name: dict[str, os.DirEntry[str]], previews: bool, known: Fingerprint | None) -> ModelFile | None:
+    """The ModelFile of a regular file the walk found, or None when its fingerprint is `known`.
+    One stat per sidecar present (a sidecar that is a broken link gets mtime -1; the reader says
+    so once, as a problem of this model). The signature is built as reader.signature builds it,
+    from strings only: an unchanged file costs no tuple."""
+    name = entry.name
+    get = by_name.get
+    sig = ""
+    for source, suffix, after in SIDECAR_SUFFIXES:
+        sidecar = get((name if after else stem) + suffix)
+        if sidecar is not None:
+            part = f"{source}\0{sidecar.name}\0{_mtime_ns(sidecar)}"
+            sig = sig + "\0\0" + part if sig else part
+    preview = None
+    if previews:
+        preview = next((rel + stem + suffix for suffix in PREVIEW_SUFFIXES if stem + suffix in by_name), None)
+        if preview is not None:
+            sig = sig + "\0\0\0" + preview if sig else "\0" + preview
+    if (known is not None and known[3] == sig and known[2] == st.st_mtime_ns and known[1] == st.st_size
+            and known[0] == entry.path):
+        return None
+    sidecars = tuple((source, sidecar.name, _mtime_ns(sidecar)) for source, suffix, after in SIDECAR_SUFFIXES
+                     if (sidecar := get((name if after else stem) + suffix)) is not None)
+    return ModelFile(kind, rel + name, root, entry.path, st.st_size, st.st_mtime_ns, sidecars, preview, sig)
+
+
+def _mtime_ns(entry: os.DirEntry[str]) -> int:
+    """A sidecar's mtime (DirEntry caches the stat), -1 for one that cannot be stat'ed (a broken link)."""
     try:
-        st = entry.stat()
-    except OSError as e:
-        skipped[entry.path] = f"cannot stat: {describe(e)} (broken link?)"
-        return None
-    irregular = irregular_kind(st.st_mode)
-    if irregular is not None:
-        skipped[entry.path] = f"not a regular file ({irregular})"
-        return None
-    stem = os.path.splitext(entry.name)[0]
-    sidecars = []
-    for source, sidecar_name in SIDECARS:
-        sidecar = by_name.get(sidecar_name(entry.name, stem))
-        if sidecar is None:
-            continue
-        try:
-            mtime_ns = sidecar.stat().st_mtime_ns
-        except OSError:  # a broken link: the reader says so once, as a problem of this model
-            mtime_ns = -1
-        sidecars.append((source, sidecar.name, mtime_ns))
-    preview = next((rel + stem + suffix for suffix in PREVIEW_SUFFIXES if stem + suffix in by_name), None)
-    return ModelFile(kind=kind, name=rel + entry.name, root=root, path=entry.path, size=st.st_size,
-                     mtime_ns=st.st_mtime_ns, sidecars=tuple(sidecars), preview=preview)
+        return entry.stat().st_mtime_ns
+    except OSError:
+        return -1
 
 
 def _safe_build(file: ModelFile) -> ModelRecord:

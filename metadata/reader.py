@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .architecture import Detection, detect, detect_gguf
 from .gguf_header import read_gguf_metadata
@@ -29,12 +28,21 @@ MODEL_EXTENSIONS = frozenset(SAFETENSORS_EXTENSIONS + GGUF_EXTENSIONS + PICKLE_E
 
 PICKLE_PROBLEM = "pickle file: not opened (architecture from sidecars only)"
 
-Fingerprint = tuple[Any, ...]
+# (path, size, mtime_ns, signature): what tells whether a model file, its sidecars or its preview changed.
+Fingerprint = tuple[str, int, int, str]
 
 
-@dataclass(frozen=True)
-class ModelFile:
-    """A model file as the directory walk saw it: enough to tell whether it changed, and to read it."""
+def signature(sidecars: tuple[tuple[str, str, int], ...], preview: str | None) -> str:
+    """The sidecars seen and the preview, as one string (NUL-separated: no file name holds a NUL)."""
+    parts = [f"{source}\0{name}\0{mtime_ns}" for source, name, mtime_ns in sidecars]
+    if preview is not None:
+        parts.append("\0" + preview)
+    return "\0\0".join(parts)
+
+
+class ModelFile(NamedTuple):
+    """A model file as the directory walk saw it: enough to tell whether it changed, and to read it.
+    (A named tuple: the walk makes one per file of a 50k library on every rescan.)"""
 
     kind: str
     name: str  # loader name: relative to the root, "/" separators
@@ -44,11 +52,13 @@ class ModelFile:
     mtime_ns: int
     sidecars: tuple[tuple[str, str, int], ...] = ()  # (source, file name in the same folder, mtime_ns)
     preview: str | None = None  # relative to the root, "/" separators
+    sig: str | None = None  # signature(sidecars, preview), when the walk computed it already
 
     @property
     def fingerprint(self) -> Fingerprint:
         """Changes whenever the file, one of its sidecars or its preview changes."""
-        return (self.path, self.size, self.mtime_ns, self.sidecars, self.preview)
+        sig = self.sig if self.sig is not None else signature(self.sidecars, self.preview)
+        return (self.path, self.size, self.mtime_ns, sig)
 
     @property
     def stem(self) -> str:

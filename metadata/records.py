@@ -21,7 +21,7 @@ FOLDER_KINDS: dict[str, str] = {
 ARCHITECTURES = ("sd1", "sd2", "sdxl", "sd3", "flux", "auraflow", "video", "unknown")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExampleParams:
     """Generation parameters seen in a model's example images (CivitAI `images[].meta`)."""
 
@@ -35,7 +35,8 @@ class ExampleParams:
     negative_prompt: str | None = None
 
 
-@dataclass(frozen=True)
+# Slots: a 50k-model index holds 50k records, and a per-instance __dict__ was a third of each.
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class ModelRecord:
     name: str  # the loader name: path relative to the folder root, "/" separators
     kind: str  # a key of FOLDER_KINDS

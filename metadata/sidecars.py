@@ -39,18 +39,28 @@ PROMPT_CHARS = 1000  # example prompts are hints, not archives: keep the cache s
 MAX_EXAMPLES = 10
 TOP_TRAINING_TAGS = 15
 
-# Sidecar roles, most trusted first. `name` builds the sidecar's file name from the model's
-# file name and stem. The merge order of formats.md: explicit sidecars > header facts.
-# `api-info` is sd-civitai-browser-plus's copy of the CivitAI model object.
-SIDECARS: tuple[tuple[str, Callable[[str, str], str]], ...] = (
-    ("lora-manager", lambda file_name, stem: stem + ".metadata.json"),
-    ("civitai-info", lambda file_name, stem: stem + ".civitai.info"),
-    ("rgthree", lambda file_name, stem: file_name + ".rgthree-info.json"),
-    ("cm-info", lambda file_name, stem: stem + ".cm-info.json"),
-    ("api-info", lambda file_name, stem: stem + ".api_info.json"),
-    ("a1111", lambda file_name, stem: stem + ".json"),
-    ("pysssss", lambda file_name, stem: stem + ".sha256"),
+# Sidecar roles, most trusted first (the merge order of formats.md: explicit sidecars > header
+# facts), as (source, suffix, after): the sidecar's file name is the model's stem + suffix, or its
+# whole file name + suffix when `after` is true. `api-info` is sd-civitai-browser-plus's copy of
+# the CivitAI model object. SIDECARS gives the same as (source, name(file_name, stem)).
+SIDECAR_SUFFIXES: tuple[tuple[str, str, bool], ...] = (
+    ("lora-manager", ".metadata.json", False),
+    ("civitai-info", ".civitai.info", False),
+    ("rgthree", ".rgthree-info.json", True),
+    ("cm-info", ".cm-info.json", False),
+    ("api-info", ".api_info.json", False),
+    ("a1111", ".json", False),
+    ("pysssss", ".sha256", False),
 )
+
+
+def _sidecar_namer(suffix: str, after: bool) -> Callable[[str, str], str]:
+    return (lambda file_name, stem: file_name + suffix) if after else (lambda file_name, stem: stem + suffix)
+
+
+SIDECARS: tuple[tuple[str, Callable[[str, str], str]], ...] = tuple(
+    (source, _sidecar_namer(suffix, after)) for source, suffix, after in SIDECAR_SUFFIXES)
+
 HEADER_SOURCE = "header"
 SOURCE_RANK: dict[str, int] = {name: i for i, (name, _) in enumerate(SIDECARS)}
 SOURCE_RANK[HEADER_SOURCE] = len(SOURCE_RANK)

@@ -3,8 +3,8 @@
 Standard-library sqlite3, WAL journal, `synchronous=NORMAL`: a commit is atomic and survives the
 process being killed at any moment (a power cut may lose the last commits, never consistency).
 Each row is keyed by (kind, name) and holds what tells whether the file changed (path, size,
-mtime_ns, and the rest of the reader's fingerprint: the sidecars seen and the preview) and the
-merged record as JSON. A scan writes only the rows that changed, in transactions of at most
+mtime_ns, and `signature`: the sidecars seen and the preview, reader.signature) and the merged
+record as JSON. A scan writes only the rows that changed, in transactions of at most
 BATCH_ROWS rows; every committed row is a whole, correct record of the file it names.
 
 Search: an FTS5 table with one column per field (name, title, trigger words, tags, description;
@@ -39,13 +39,13 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from . import base_models, jsonio
 from .cache import Key, freeze, record_from_json, record_to_json
-from .reader import Fingerprint
+from .reader import Fingerprint, signature
 from .records import FOLDER_KINDS, ModelRecord
 from .safe_open import irregular_kind, open_regular, printable
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x49504958  # "IPIX": this pack's index store
 # Bump when what the reader extracts changes, so stored records are read again instead of trusted.
 # A change of ModelRecord's fields (names or types) does the same by itself (RECORDS_SIGNATURE).
@@ -130,7 +130,7 @@ def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
         path TEXT NOT NULL,
         size INTEGER NOT NULL,
         mtime_ns INTEGER NOT NULL,
-        sidecars BLOB NOT NULL,     -- JSON: the rest of the reader's fingerprint (sidecars seen, preview)
+        sidecars BLOB NOT NULL,     -- JSON: the rest of the reader's fingerprint (schema 2: `signature`)
         architecture TEXT NOT NULL,
         family TEXT NOT NULL,
         base_model TEXT NOT NULL,
@@ -162,18 +162,37 @@ def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
     conn.execute(f"CREATE TRIGGER models_trigram_au AFTER UPDATE OF title ON models BEGIN {delete}; {insert}; END")
 
 
-# MIGRATIONS[v] takes a store of schema version v to v + 1, inside one transaction.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_0_to_1]
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    """The rest of the fingerprint as reader.signature's one string instead of JSON arrays
+    (decoding those took as long as decoding the records at a restart): column `sidecars`
+    becomes `signature`. A row whose old value does not decode is dropped (its file is re-read)."""
+    conn.execute("ALTER TABLE models RENAME COLUMN sidecars TO signature")
+    updates: list[tuple[str, int]] = []
+    bad: list[tuple[int]] = []
+    for row_id, value in conn.execute("SELECT id, signature FROM models").fetchall():
+        try:
+            sidecars, preview = freeze(jsonio.loads(value))
+            if not isinstance(sidecars, tuple) or not (preview is None or isinstance(preview, str)):
+                raise ValueError("bad fingerprint")
+            updates.append((signature(sidecars, preview), row_id))
+        except (ValueError, TypeError, RecursionError):
+            bad.append((row_id,))
+    conn.executemany("UPDATE models SET signature = ? WHERE id = ?", updates)
+    conn.executemany("DELETE FROM models WHERE id = ?", bad)
 
-_UPSERT = """INSERT INTO models (kind, name, path, size, mtime_ns, sidecars, architecture, family, base_model,
+
+# MIGRATIONS[v] takes a store of schema version v to v + 1, inside one transaction.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_0_to_1, _migrate_1_to_2]
+
+_UPSERT = """INSERT INTO models (kind, name, path, size, mtime_ns, signature, architecture, family, base_model,
         title, trigger_words, tags, description, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (kind, name) DO UPDATE SET path = excluded.path, size = excluded.size,
-        mtime_ns = excluded.mtime_ns, sidecars = excluded.sidecars, architecture = excluded.architecture,
+        mtime_ns = excluded.mtime_ns, signature = excluded.signature, architecture = excluded.architecture,
         family = excluded.family, base_model = excluded.base_model, title = excluded.title,
         trigger_words = excluded.trigger_words, tags = excluded.tags, description = excluded.description,
         record = excluded.record"""
 _DELETE = "DELETE FROM models WHERE kind = ? AND name = ?"
-_LOAD = "SELECT kind, name, path, size, mtime_ns, sidecars, record FROM models"
+_LOAD = "SELECT kind, name, path, size, mtime_ns, signature, record FROM models"
 
 
 def record_family(record: ModelRecord) -> str:
@@ -188,8 +207,10 @@ def record_family(record: ModelRecord) -> str:
 def _row(fingerprint: Fingerprint, record: ModelRecord) -> tuple[Any, ...]:
     """The column values for one model; raises TypeError/ValueError/UnicodeError for one that
     cannot be stored (a name that is not valid UTF-8): the JSON encodings check every string."""
-    path, size, mtime_ns, *rest = fingerprint
-    return (record.kind, record.name, str(path), int(size), int(mtime_ns), jsonio.dumps(rest),
+    path, size, mtime_ns, sig = fingerprint
+    if not isinstance(sig, str):
+        raise TypeError(f"a fingerprint's signature is a string, not {type(sig).__name__}")
+    return (record.kind, record.name, str(path), int(size), int(mtime_ns), sig,
             record.architecture, record_family(record), record.base_model, record.title,
             "\n".join(record.trigger_words), "\n".join(record.tags), record.description, record_to_json(record))
 
@@ -445,15 +466,13 @@ class IndexStore:
         entries: dict[Key, Entry] = {}
         bad = 0
         with self._lock:
-            for kind, name, path, size, mtime_ns, sidecars, record in self._writer().execute(_LOAD):
+            for kind, name, path, size, mtime_ns, sig, record in self._writer().execute(_LOAD):
                 try:
                     rec = record_from_json(record)
-                    if (rec.kind, rec.name) != (kind, name):
+                    if (rec.kind, rec.name) != (kind, name) or not isinstance(sig, str):
                         raise ValueError("the record is not the row's")
-                    rest = freeze(jsonio.loads(sidecars))
-                    if not isinstance(rest, tuple):
-                        raise ValueError("bad fingerprint")
-                    entries[(kind, name)] = ((path, size, mtime_ns, *rest), rec)
+                    # one string object for the path in the record and in its fingerprint
+                    entries[(kind, name)] = ((rec.path if rec.path == path else path, size, mtime_ns, sig), rec)
                 except (ValueError, TypeError, KeyError, RecursionError):
                     bad += 1
         if bad:
@@ -500,8 +519,8 @@ class IndexStore:
         when the store may have drifted from the caller's view (a write failed, it was rebuilt)."""
         stored: dict[Key, tuple[Any, ...]] = {}
         with self._lock:
-            for kind, name, path, size, mtime_ns, sidecars, record in self._writer().execute(_LOAD):
-                stored[(kind, name)] = (path, size, mtime_ns, bytes(sidecars), bytes(record))
+            for kind, name, path, size, mtime_ns, sig, record in self._writer().execute(_LOAD):
+                stored[(kind, name)] = (path, size, mtime_ns, sig, bytes(record))
         upserts: list[Entry] = []
         for key, (fingerprint, record) in entries.items():
             try:

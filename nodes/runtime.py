@@ -48,6 +48,15 @@ def _server() -> Any:
     return getattr(PromptServer, "instance", None)
 
 
+def prompt_executing() -> bool:
+    """Whether ComfyUI is executing a prompt now (its queue's running items)."""
+    queue = getattr(_server(), "prompt_queue", None)
+    if queue is None:
+        return False
+    running, _ = queue.get_current_queue_volatile()
+    return bool(running)
+
+
 class ServerEvents:
     """EventSink that publishes on ComfyUI's websocket; silent when no server runs."""
 
@@ -87,13 +96,18 @@ class Runtime:
         # -wal/-shm files are SQLite's, never removed here
         for folder in dict.fromkeys([*self.settings.temp_folders(), cache_dir]):
             clean_stale_temp_files(folder)
+        # a background scan waits while a prompt executes, unless that prompt is what waits for it
+        # (our nodes, asking for the index during the first scan)
         self.index = ModelIndex(self.models, exclude_folders=self.settings.get("index.exclude_folders"),
                                 cache_path=os.path.join(cache_dir, INDEX_STORE_FILE), events=self.events,
-                                load_cache_now=False)
+                                load_cache_now=False,
+                                busy=lambda: prompt_executing() and not self.first_scan.waiting)
         self.monitor = ResourceMonitor()
         # the user's own flags (excluded, favorite): their own file, never in the rebuildable index
         self.flags = UserFlags(os.path.join(user_dir, "default", FLAGS_FILE))
         self._scan_lock = threading.Lock()
+        self._background_lock = threading.Lock()
+        self._background: threading.Thread | None = None
         self.first_scan = FirstScan(
             lambda: threading.Thread(target=self._first_scan, name="intelligent-index", daemon=True).start())
 
@@ -105,7 +119,10 @@ class Runtime:
         try:
             with self._scan_lock:
                 self.index.load_cache()
-                result = self.index.scan()
+                if sum(self.index.counts().values()):  # a stored index: plans use it during the re-check
+                    self._warm()
+                    self.first_scan.ready()
+                result = self.index.scan(pausable=True)
             log.info("Intelligent Pipeline: indexed %d models in %.2f s", result.total, result.seconds)
             self._warm()
         except Exception as e:
@@ -119,13 +136,36 @@ class Runtime:
         """The index with the user's flags applied (what every plan uses), re-checked if
         `index.recheck_s` has passed. During the first scan this waits up to FIRST_SCAN_WAIT_S,
         then gives what is indexed so far (`index_warning()` says so for the plan)."""
-        if not self.first_scan.wait():
-            return FlaggedIndex(self.index, self.flags)  # the scan holds the lock: no re-check now
+        if not self.first_scan.wait() or not self.first_scan.done:
+            return FlaggedIndex(self.index, self.flags)  # the first scan holds the lock: no re-check now
+        recheck_s = float(self.settings.get("index.recheck_s"))
         with self._scan_lock:
             # a changed exclude list (settings route or an edited file) applies without a restart
             self.index.set_exclude_folders(self.settings.get("index.exclude_folders"))
-            self.index.recheck_if_due(float(self.settings.get("index.recheck_s")))
+            # on the request path: folders whose mtime changed only (files added, removed, renamed)
+            self.index.recheck_if_due(recheck_s, quick=True)
+        self._full_rescan_if_due(recheck_s)
         return FlaggedIndex(self.index, self.flags)
+
+    def _full_rescan_if_due(self, recheck_s: float) -> None:
+        """A full rescan (every file stat'ed: what a quick re-check cannot see, a file rewritten in
+        place) in the background, at most one at a time, when the last is `recheck_s` old."""
+        if not self.index.full_scan_due(recheck_s):
+            return
+        with self._background_lock:
+            if self._background is not None and self._background.is_alive():
+                return
+            self._background = threading.Thread(target=self._background_rescan, name="intelligent-rescan",
+                                                daemon=True)
+            self._background.start()
+
+    def _background_rescan(self) -> None:
+        try:
+            if self.index.scan(pausable=True).changed:
+                self._warm()
+        except Exception as e:
+            log.error("Intelligent Pipeline: a background rescan failed: %s: %r", type(e).__name__, str(e))
+            log.debug("background rescan", exc_info=True)
 
     def index_warning(self) -> str | None:
         """A warning for plans made while the first scan still runs, else None."""

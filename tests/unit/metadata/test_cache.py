@@ -215,7 +215,7 @@ def test_a_store_row_for_another_key_is_not_trusted(tmp_path: Path, caplog) -> N
     store = IndexStore(str(tmp_path / "s.sqlite3"))
     store.open()
     rec = _full_record()
-    store.apply([(("/m/a/b.safetensors", 5, 1, ()), rec)], [])
+    store.apply([(("/m/a/b.safetensors", 5, 1, ""), rec)], [])
     store._writer().execute("UPDATE models SET name = 'other.safetensors'")
     with caplog.at_level(logging.WARNING):
         assert store.load() == {}

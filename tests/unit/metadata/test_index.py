@@ -571,3 +571,268 @@ def test_a_find_query_uses_its_first_16_distinct_words_longest_first(lib, kit) -
     absent = [f"z{i % 100:02d}" for i in range(4000)]  # 3 letters: shorter than all of them, never used
     assert len(index.find(q=" ".join(absent + present))) == 300
     assert index.find(q=" ".join(present[1:] + absent)) == []  # 15 long words leave room for a short one
+
+
+def _threads_used_by_reads(lib, kit, monkeypatch, build) -> set[str]:
+    """The names of the threads that built records for 100 files, with `build` as the reader."""
+    from intelligent_pipeline.metadata import index as index_module
+
+    for i in range(100):
+        lib.model("loras", f"t/l{i}.safetensors", kit.SD1_LORA_KOHYA)
+    threads: set[str] = set()
+
+    def spy(file: Any) -> Any:
+        threads.add(threading.current_thread().name)
+        return build(file)
+
+    monkeypatch.setattr(index_module, "build_record", spy)
+    index = lib.index()
+    assert index.scan().total == 100
+    assert all(r.title for r in index.records("lora"))
+    return threads
+
+
+def test_reads_that_cost_cpu_stay_on_one_thread(lib, kit, monkeypatch) -> None:
+    """A warm local disk: threads would only contend for the GIL."""
+    from intelligent_pipeline.metadata import index as index_module
+
+    real = index_module.build_record
+
+    def busy(file: Any) -> Any:
+        sum(range(20000))  # CPU, as parsing is
+        return real(file)
+
+    assert _threads_used_by_reads(lib, kit, monkeypatch, busy) == {threading.current_thread().name}
+
+
+def test_reads_that_wait_on_the_disk_are_overlapped_on_threads(lib, kit, monkeypatch) -> None:
+    """A network share: each read waits (a sleep uses no CPU), so the rest go to a pool."""
+    import time as time_module
+
+    from intelligent_pipeline.metadata import index as index_module
+
+    real = index_module.build_record
+
+    def slow(file: Any) -> Any:
+        time_module.sleep(0.002)
+        return real(file)
+
+    threads = _threads_used_by_reads(lib, kit, monkeypatch, slow)
+    assert threading.current_thread().name in threads  # the first chunk
+    assert any(name.startswith("model-index") for name in threads)
+
+
+def test_io_bound_needs_mostly_waiting_and_enough_time_to_tell() -> None:
+    from intelligent_pipeline.metadata.index import io_bound
+
+    assert io_bound(1.0, 0.1) and not io_bound(1.0, 0.5)
+    assert not io_bound(0.01, 0.0)  # 64 files in 10 ms: nothing to gain
+    assert io_bound(0.2, 0.0)
+
+
+def test_reading_goes_back_to_one_thread_when_the_waiting_stops(lib, kit, monkeypatch) -> None:
+    """A cold cache that warms up (or a share that gets fast): CPU-bound chunks leave the pool."""
+    import time as time_module
+
+    from intelligent_pipeline.metadata import index as index_module
+
+    real = index_module.build_record
+    order: list[str] = []
+
+    def cold_then_warm(file: Any) -> Any:
+        order.append(threading.current_thread().name)
+        if len(order) <= 64:
+            time_module.sleep(0.002)  # chunks 1 and 2 wait
+        else:
+            sum(range(20000))  # chunk 3 computes, on the pool; chunk 4 is back on one thread
+        return real(file)
+
+    monkeypatch.setattr(index_module, "CHUNK_FILES", 32)
+    threads = _threads_used_by_reads(lib, kit, monkeypatch, cold_then_warm)
+    assert any(name.startswith("model-index") for name in threads)
+    assert order[:32] == [threading.current_thread().name] * 32
+    assert order[96:] == [threading.current_thread().name] * 4
+
+
+def test_an_unchanged_rescan_keeps_the_snapshot_and_a_change_redoes_only_its_record(lib, kit) -> None:
+    for i in range(30):
+        p = lib.model("loras", f"l{i}.safetensors", kit.SD1_LORA_KOHYA)
+        kit.write_json(p.parent / f"l{i}.metadata.json", {"model_name": f"Lora {i}", "tags": ["cat"]})
+    index = lib.index()
+    index.scan()
+    before = index._snapshot()
+    assert index.scan().changed == 0
+    assert index._snapshot() is before  # nothing copied or rebuilt
+    kit.write_json(lib.models / "loras" / "l3.metadata.json", {"model_name": "Lora 3", "tags": ["dog"]})
+    kit.bump_mtime(lib.models / "loras" / "l3.metadata.json", 5)
+    assert index.scan().changed == 1
+    after = index._snapshot()
+    assert [r.name for r in index.find("lora", q="dog")] == ["l3.safetensors"]
+    assert len(index.find("lora", q="cat")) == 29
+    kept = [k for k in after.haystacks if k != ("lora", "l3.safetensors")]
+    assert all(after.haystacks[k] is before.haystacks[k] for k in kept)
+    assert after.generation == before.generation + 1
+
+
+def test_a_rescan_that_adds_one_and_removes_another_keeps_order_and_search_right(lib, kit) -> None:
+    for name in ("b", "d", "f"):
+        lib.model("loras", f"{name}.safetensors", kit.SD1_LORA_KOHYA)
+    index = lib.index()
+    index.scan()
+    (lib.models / "loras" / "d.safetensors").unlink()
+    lib.model("loras", "a.safetensors", kit.SD1_LORA_KOHYA)
+    assert index.scan().changed == 2
+    assert [r.name for r in index.records("lora")] == ["a.safetensors", "b.safetensors", "f.safetensors"]
+    assert [r.name for r in index.find("lora", q="a.safetensors")] == ["a.safetensors"]
+    assert index.find("lora", q="d.safetensors") == [] and index.get("lora", "d.safetensors") is None
+    assert set(index._snapshot().haystacks) == {("lora", n) for n in ("a.safetensors", "b.safetensors", "f.safetensors")}
+
+
+def test_the_walk_signs_each_file_as_reader_signature_does(lib, kit) -> None:
+    """The walk builds the fingerprint's signature inline (it runs for every file on every rescan):
+    it must be exactly reader.signature of what it saw, or every rescan would re-read everything."""
+    from intelligent_pipeline.metadata.reader import signature
+
+    a = lib.model("loras", "a.safetensors", kit.SD1_LORA_KOHYA)
+    kit.write_json(a.parent / "a.metadata.json", {"model_name": "A"})
+    (a.parent / "a.civitai.info").write_text("{}", encoding="utf-8")
+    (a.parent / "a.preview.png").write_bytes(b"png")
+    b = lib.model("loras", "sub/b.safetensors", kit.SD1_LORA_KOHYA)
+    (b.parent / "b.webp").write_bytes(b"webp")
+    c = lib.model("loras", "sub/c.safetensors", kit.SD1_LORA_KOHYA)
+    (c.parent / "c.safetensors.rgthree-info.json").write_text("{}", encoding="utf-8")
+    lib.model("loras", "d.safetensors", kit.SD1_LORA_KOHYA)
+    found = lib.index()._walk()
+    assert len(found) == 4
+    for f in found.values():
+        assert f.sig == signature(f.sidecars, f.preview)
+    by_name = {f.name: f for f in found.values()}
+    assert [s[0] for s in by_name["a.safetensors"].sidecars] == ["lora-manager", "civitai-info"]
+    assert by_name["a.safetensors"].preview == "a.preview.png" and by_name["sub/b.safetensors"].preview == "sub/b.webp"
+    assert [s[0] for s in by_name["sub/c.safetensors"].sidecars] == ["rgthree"]
+    assert by_name["d.safetensors"].sig == ""
+
+
+def test_a_pausable_scan_waits_while_busy_and_a_plain_one_does_not(lib, kit, monkeypatch) -> None:
+    """A background scan does not read while a prompt executes; scans on a request's path never wait."""
+    from intelligent_pipeline.metadata import index as index_module
+
+    for i in range(10):
+        lib.model("loras", f"l{i}.safetensors", kit.SD1_LORA_KOHYA)
+    busy = threading.Event()
+    busy.set()
+    reads: list[str] = []
+    real = index_module.build_record
+    monkeypatch.setattr(index_module, "build_record", lambda f: reads.append(f.name) or real(f))
+    monkeypatch.setattr(index_module, "PAUSE_POLL_S", 0.01)
+    index = lib.index(busy=busy.is_set)
+    results: list[Any] = []
+    scan = threading.Thread(target=lambda: results.append(index.scan(pausable=True)))
+    scan.start()
+    scan.join(0.3)
+    assert scan.is_alive() and reads == []  # waiting, nothing read
+    busy.clear()
+    scan.join(10)
+    assert not scan.is_alive() and results[0].total == 10 and len(reads) == 10
+
+    busy.set()  # not pausable: reads at once, busy or not
+    (lib.models / "loras" / "l0.safetensors").unlink()
+    lib.model("loras", "new.safetensors", kit.SD1_LORA_KOHYA)
+    assert index.scan().changed == 2 and reads[-1] == "new.safetensors"
+
+
+def test_a_failing_busy_probe_does_not_stop_a_scan(lib, kit) -> None:
+    lib.model("loras", "a.safetensors", kit.SD1_LORA_KOHYA)
+
+    def broken() -> bool:
+        raise RuntimeError("no queue")
+
+    assert lib.index(busy=broken).scan(pausable=True).total == 1
+
+
+def _keep_folder_mtime(folder: Path):
+    """Restores `folder`'s mtime afterwards: a change that leaves its folder's mtime as it was."""
+    st = folder.stat()
+
+    class Keep:
+        def __enter__(self) -> None:
+            return None
+
+        def __exit__(self, *exc: Any) -> None:
+            os.utime(folder, ns=(st.st_atime_ns, st.st_mtime_ns))
+    return Keep()
+
+
+def test_a_quick_recheck_lists_only_folders_whose_mtime_changed(lib, kit, monkeypatch) -> None:
+    clock = FakeClock()
+    for i in range(12):
+        p = lib.model("loras", f"f{i % 3}/l{i}.safetensors", kit.SD1_LORA_KOHYA)
+        kit.write_json(p.parent / f"l{i}.metadata.json", {"model_name": f"L{i}"})
+    index = lib.index(clock=clock)
+    assert index.scan().total == 12 and not index.full_scan_due(10)
+    listed: list[str] = []
+    real_scandir = os.scandir
+
+    def spy(path: Any) -> Any:
+        listed.append(os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", spy)
+    clock.t += 10
+    assert index.recheck_if_due(10, quick=True) is False
+    assert listed == []  # nothing listed, no file stat'ed: every folder's mtime was the same
+    lib.model("loras", "f1/new.safetensors", kit.SD1_LORA_KOHYA)  # f1's mtime changes
+    clock.t += 10
+    assert index.recheck_if_due(10, quick=True) is True
+    assert [os.path.basename(p) for p in listed] == ["f1"]
+    assert index.get("lora", "f1/new.safetensors") is not None and index.counts()["lora"] == 13
+    assert index.full_scan_due(10)  # quick re-checks do not count as full scans
+
+
+def test_an_in_place_edit_waits_for_the_next_full_scan(lib, kit) -> None:
+    clock = FakeClock()
+    p = lib.model("loras", "f/a.safetensors", kit.SD1_LORA_KOHYA)
+    sidecar = p.parent / "a.metadata.json"
+    kit.write_json(sidecar, {"model_name": "Before"})
+    index = lib.index(clock=clock)
+    index.scan()
+    with _keep_folder_mtime(p.parent):
+        kit.write_json(sidecar, {"model_name": "After"})  # rewritten in place, folder mtime kept
+        kit.bump_mtime(sidecar, 5)
+    clock.t += 10
+    assert index.recheck_if_due(10, quick=True) is False and index.get("lora", "f/a.safetensors").title == "Before"
+    assert index.full_scan_due(10)
+    assert index.scan().changed == 1 and index.get("lora", "f/a.safetensors").title == "After"
+    assert not index.full_scan_due(10)
+
+
+def test_a_quick_recheck_keeps_the_first_root_winning_and_bad_files_logged_once(tmp_path: Path, kit, caplog) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    kit.write_sparse_safetensors(str(first / "x.safetensors"), kit.SD1_LORA_KOHYA)
+    kit.write_sparse_safetensors(str(second / "x.safetensors"), kit.SDXL_LORA_KOHYA)
+    os.mkfifo(second / "pipe.safetensors")
+    clock = FakeClock()
+    index = ModelIndex(StaticModelPaths({"lora": [str(first), str(second)]}), clock=clock)
+    with caplog.at_level(logging.INFO):
+        assert index.scan().total == 1
+        clock.t += 10
+        assert index.recheck_if_due(10, quick=True) is False
+        kit.write_sparse_safetensors(str(second / "y.safetensors"), kit.SDXL_LORA_KOHYA)
+        clock.t += 10
+        assert index.recheck_if_due(10, quick=True) is True
+    assert index.get("lora", "x.safetensors").path == str(first / "x.safetensors")
+    assert index.counts()["lora"] == 2
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum(str(second / "x.safetensors") in m for m in messages) == 1
+    assert sum("pipe.safetensors" in m for m in messages) == 1
+
+
+def test_a_changed_exclude_list_makes_the_quick_recheck_list_again(lib, kit) -> None:
+    clock = FakeClock()
+    lib.model("loras", "keep/a.safetensors", kit.SD1_LORA_KOHYA)
+    lib.model("loras", "old/b.safetensors", kit.SD1_LORA_KOHYA)
+    index = lib.index(clock=clock)
+    index.scan()
+    assert index.set_exclude_folders(["old"])
+    assert index.recheck_if_due(10, quick=True) is True
+    assert [r.name for r in index.records("lora")] == ["keep/a.safetensors"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import logging
 import os
 import random
@@ -22,6 +23,8 @@ from hypothesis import strategies as st
 
 from intelligent_pipeline.metadata import ModelIndex, ModelRecord, StaticModelPaths, base_models
 from intelligent_pipeline.metadata import store as store_module
+from intelligent_pipeline.metadata.cache import record_to_json
+from intelligent_pipeline.metadata.reader import signature
 from intelligent_pipeline.metadata.store import (
     APPLICATION_ID,
     SCHEMA_VERSION,
@@ -44,7 +47,7 @@ def _record(name: str, kind: str = "lora", **kw: Any) -> ModelRecord:
 
 
 def _fp(record: ModelRecord, mtime_ns: int = 1) -> tuple[Any, ...]:
-    return (record.path, 100, mtime_ns, (("lora-manager", record.name + ".metadata.json", 5),), None)
+    return (record.path, 100, mtime_ns, signature((("lora-manager", record.name + ".metadata.json", 5),), None))
 
 
 def _open(path: Path | str) -> IndexStore:
@@ -90,8 +93,8 @@ def test_check_finds_rows_and_full_text_indexes_that_drifted_apart(tmp_path: Pat
     conn.execute("DROP TRIGGER models_ai")  # what a write outside one transaction could leave behind
     if store.trigram:
         conn.execute("DROP TRIGGER models_trigram_ai")
-    conn.execute("INSERT INTO models (kind, name, path, size, mtime_ns, sidecars, architecture, family, base_model, "
-                 "title, trigger_words, tags, description, record) SELECT kind, 'b', path, size, mtime_ns, sidecars, "
+    conn.execute("INSERT INTO models (kind, name, path, size, mtime_ns, signature, architecture, family, base_model, "
+                 "title, trigger_words, tags, description, record) SELECT kind, 'b', path, size, mtime_ns, signature, "
                  "architecture, family, base_model, title, trigger_words, tags, description, record FROM models")
     problems = store.check()
     assert any("models_fts" in p for p in problems) and any("record of" in p for p in problems), problems
@@ -141,22 +144,52 @@ def test_each_migration_step_runs_once_and_keeps_the_rows(tmp_path: Path, monkey
     store.close()
     steps: list[int] = []
 
-    def to_2(conn: sqlite3.Connection) -> None:
+    current = store_module.SCHEMA_VERSION
+
+    def step(conn: sqlite3.Connection) -> None:
         steps.append(1)
         conn.execute("ALTER TABLE models ADD COLUMN rating INTEGER NOT NULL DEFAULT 0")
 
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, to_2])
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, step])
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", current + 1)
     with caplog.at_level(logging.INFO):
         store = _open(path)
     assert steps == [1]
-    assert store._writer().execute("PRAGMA user_version").fetchone()[0] == 2
+    assert store._writer().execute("PRAGMA user_version").fetchone()[0] == current + 1
     assert store.load()[("lora", "a.safetensors")][1].title == "Kept"
-    assert any("migrated from schema version 1 to 2" in m.getMessage() for m in caplog.records)
+    assert any(f"migrated from schema version {current} to {current + 1}" in m.getMessage() for m in caplog.records)
     store.close()
     _open(path).close()
     assert steps == [1]
     assert _aside(tmp_path) == []
+
+
+def test_a_schema_1_store_keeps_its_rows_with_fingerprints_as_one_signature(tmp_path: Path) -> None:
+    """Schema 1 kept the rest of a fingerprint as JSON arrays; the migration to 2 rewrites each
+    as reader.signature's string, so an upgrade re-reads nothing; a value that does not decode
+    drops that row only."""
+    path = tmp_path / "s.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    store_module._migrate_0_to_1(conn)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute(f"PRAGMA application_id = {store_module.APPLICATION_ID}")
+    conn.execute("INSERT INTO meta (key, value) VALUES ('records', ?)", (store_module.RECORDS_SIGNATURE,))
+    sidecars = [["lora-manager", "a.metadata.json", 7], ["civitai-info", "a.civitai.info", 9]]
+    good, bad = _record("a.safetensors", title="Kept"), _record("b.safetensors")
+    for rec, rest in ((good, json.dumps([sidecars, "a.preview.png"])), (bad, "[not json")):
+        conn.execute("INSERT INTO models (kind, name, path, size, mtime_ns, sidecars, architecture, family, "
+                     "base_model, title, trigger_words, tags, description, record) "
+                     "VALUES (?, ?, ?, 100, 1, ?, '', '', '', ?, '', '', '', ?)",
+                     (rec.kind, rec.name, rec.path, rest, rec.title, record_to_json(rec)))
+    conn.close()
+    store = _open(path)
+    loaded = store.load()
+    assert list(loaded) == [("lora", "a.safetensors")]
+    fingerprint, record = loaded[("lora", "a.safetensors")]
+    assert fingerprint == (good.path, 100, 1, signature(
+        (("lora-manager", "a.metadata.json", 7), ("civitai-info", "a.civitai.info", 9)), "a.preview.png"))
+    assert record.title == "Kept" and store.check() == []
+    store.close()
 
 
 @pytest.mark.parametrize("case", ["newer version", "foreign sqlite", "garbage", "json cache", "torn pages", "fifo"])
@@ -597,7 +630,11 @@ real_apply = store.IndexStore.apply
 
 def apply(self, *args, **kwargs):
     print("writing", flush=True)
-    return real_apply(self, *args, **kwargs)
+    t = time.perf_counter()
+    try:
+        return real_apply(self, *args, **kwargs)
+    finally:
+        print("written", time.perf_counter() - t, flush=True)
 
 store.IndexStore.apply = apply
 index = ModelIndex(StaticModelPaths.from_models_dir(sys.argv[1]), cache_path=sys.argv[2], load_cache_now=False)
@@ -609,12 +646,14 @@ print("done", result.total, time.perf_counter() - t, flush=True)
 """
 
 
-def _run_script(script: Path, models: Path, db: Path) -> tuple[int, float]:
+def _run_script(script: Path, models: Path, db: Path) -> tuple[int, float, float]:
+    """(models indexed, seconds the scan took, seconds its store writes took)."""
     out = subprocess.run([sys.executable, str(script), str(models), str(db)], capture_output=True, text=True,
                          timeout=120, check=True)
-    last = out.stdout.strip().splitlines()[-1].split()
-    assert last[0] == "done", out.stdout
-    return int(last[1]), float(last[2])
+    lines = [line.split() for line in out.stdout.strip().splitlines()]
+    assert lines[-1][0] == "done", out.stdout
+    write_s = sum(float(line[1]) for line in lines if line[0] == "written")
+    return int(lines[-1][1]), float(lines[-1][2]), write_s
 
 
 def _wait_for(proc: subprocess.Popen, marker: str, deadline: float) -> bool:
@@ -643,7 +682,7 @@ def test_the_store_survives_kill_9_at_any_point_of_a_scan(lib, kit, tmp_path: Pa
         models.append(p)
     script = tmp_path / "scan.py"
     script.write_text(textwrap.dedent(SCAN_SCRIPT), encoding="utf-8")
-    total, scan_s = _run_script(script, lib.models, tmp_path / "timing.sqlite3")
+    total, scan_s, write_s = _run_script(script, lib.models, tmp_path / "timing.sqlite3")
     assert total == 2000
 
     db = tmp_path / "killed.sqlite3"
@@ -664,7 +703,8 @@ def test_the_store_survives_kill_9_at_any_point_of_a_scan(lib, kit, tmp_path: Pa
             deadline = time.monotonic() + 60
             marker = "writing" if attempt % 2 else "start"  # half the kills land in the write phase
             assert _wait_for(proc, marker, deadline), "the scan script did not start"
-            time.sleep(rnd.uniform(0, 0.4) if marker == "writing" else rnd.uniform(0, scan_s))
+            # a kill within the write phase (as long as the timing run's, 2k rows in 40 transactions)
+            time.sleep(rnd.uniform(0, 0.9 * write_s) if marker == "writing" else rnd.uniform(0, scan_s))
             if proc.poll() is None:
                 landed += 1
             proc.send_signal(signal.SIGKILL)
@@ -681,7 +721,7 @@ def test_the_store_survives_kill_9_at_any_point_of_a_scan(lib, kit, tmp_path: Pa
         store.close()
     assert landed >= 5, f"only {landed} kills landed while the scan ran"
 
-    total, _ = _run_script(script, lib.models, db)  # the next scan completes
+    total, _, _ = _run_script(script, lib.models, db)  # the next scan completes
     clean = tmp_path / "clean.sqlite3"
     assert _run_script(script, lib.models, clean)[0] == total
     after, reference = _open(db), _open(clean)

@@ -39,3 +39,30 @@ def test_a_scan_that_takes_too_long_gives_a_partial_index_with_a_warning() -> No
     assert warning is not None and "1,234 models known so far" in warning
     gate.finished()
     assert gate.wait() is True and gate.warning(5000) is None
+
+
+def test_a_stored_index_is_used_while_the_scan_re_checks_it() -> None:
+    """After a restart: plans go ahead, without a warning, as soon as the stored index is loaded."""
+    gate = FirstScan(lambda: None, wait_s=10)
+    threading.Timer(0.05, gate.ready).start()
+    started = time.monotonic()
+    assert gate.wait() is True
+    assert time.monotonic() - started < 5
+    assert not gate.done and gate.warning(50000) is None
+    gate.finished()
+    assert gate.done and gate.wait() is True
+
+
+def test_waiting_says_whether_somebody_waits_for_the_index() -> None:
+    """The runtime's background scan does not pause for a prompt that is itself waiting for it."""
+    gate = FirstScan(lambda: None, wait_s=10)
+    assert not gate.waiting
+    waiter = threading.Thread(target=gate.wait)
+    waiter.start()
+    deadline = time.monotonic() + 5
+    while not gate.waiting and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert gate.waiting
+    gate.finished()
+    waiter.join(5)
+    assert not gate.waiting
