@@ -472,7 +472,9 @@ class ModelIndex:
                 folder_mtime = None
             before = seen_before.get((kind, folder))
             if (before is not None and folder_mtime is not None and before.mtime_ns == folder_mtime
-                    and all(key in known for key, _ in before.models)):
+                    and all(key in found or (key in known and known[key][0] == path) for key, path in before.models)):
+                # (trusted only while each file that wins its name is the one the index holds: a
+                # duplicate name in an earlier root that went away makes this folder's copy the winner)
                 for key, path in before.models:  # unchanged folder: its files as the last walk saw them
                     if key in found:
                         winner = found[key]

@@ -139,11 +139,16 @@ class Runtime:
         if not self.first_scan.wait() or not self.first_scan.done:
             return FlaggedIndex(self.index, self.flags)  # the first scan holds the lock: no re-check now
         recheck_s = float(self.settings.get("index.recheck_s"))
-        with self._scan_lock:
-            # a changed exclude list (settings route or an edited file) applies without a restart
-            self.index.set_exclude_folders(self.settings.get("index.exclude_folders"))
-            # on the request path: folders whose mtime changed only (files added, removed, renamed)
-            self.index.recheck_if_due(recheck_s, quick=True)
+        # never wait for the lock here: a rescan route holding it may wait on a background scan
+        # that waits for the prompt this call may be part of
+        if self._scan_lock.acquire(blocking=False):
+            try:
+                # a changed exclude list (settings route or an edited file) applies without a restart
+                self.index.set_exclude_folders(self.settings.get("index.exclude_folders"))
+                # on the request path: folders whose mtime changed only (files added, removed, renamed)
+                self.index.recheck_if_due(recheck_s, quick=True)
+            finally:
+                self._scan_lock.release()
         self._full_rescan_if_due(recheck_s)
         return FlaggedIndex(self.index, self.flags)
 

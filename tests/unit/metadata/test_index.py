@@ -836,3 +836,21 @@ def test_a_changed_exclude_list_makes_the_quick_recheck_list_again(lib, kit) -> 
     assert index.set_exclude_folders(["old"])
     assert index.recheck_if_due(10, quick=True) is True
     assert [r.name for r in index.records("lora")] == ["keep/a.safetensors"]
+
+
+def test_a_quick_recheck_sees_a_duplicate_name_in_an_earlier_root_go_away(tmp_path: Path, kit) -> None:
+    """Roots A and B both hold sub/x: deleting A's makes B's the one ComfyUI loads, though B's
+    folder did not change."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    kit.write_sparse_safetensors(str(first / "sub" / "x.safetensors"), kit.SD1_LORA_KOHYA)
+    kit.write_sparse_safetensors(str(first / "sub" / "keep.safetensors"), kit.SD1_LORA_KOHYA)
+    kit.write_sparse_safetensors(str(second / "sub" / "x.safetensors"), kit.SDXL_LORA_KOHYA)
+    clock = FakeClock()
+    index = ModelIndex(StaticModelPaths({"lora": [str(first), str(second)]}), clock=clock)
+    index.scan()
+    assert index.get("lora", "sub/x.safetensors").path == str(first / "sub" / "x.safetensors")
+    (first / "sub" / "x.safetensors").unlink()
+    clock.t += 10
+    assert index.recheck_if_due(10, quick=True) is True
+    rec = index.get("lora", "sub/x.safetensors")
+    assert rec.path == str(second / "sub" / "x.safetensors") and rec.architecture == "sdxl"
