@@ -95,7 +95,7 @@ def _shared(convert: _Convert | None, hint: Any) -> _Convert | None:
     return convert
 
 
-def _dataclass_decoder(cls: type) -> Callable[[Mapping[str, Any]], Any]:
+def _dataclass_decoder(cls: type) -> Callable[..., Any]:
     """A function building `cls` from a JSON object: each field through its converter (only the
     fields that need one are visited), unknown keys dropped, missing ones defaulted by __init__."""
     hints = typing.get_type_hints(cls)
@@ -106,10 +106,11 @@ def _dataclass_decoder(cls: type) -> Callable[[Mapping[str, Any]], Any]:
         converters[name] = _shared(converters[name], hints[name])
     converting = tuple((name, convert) for name, convert in converters.items() if convert is not None)
 
-    def decode(d: Mapping[str, Any]) -> Any:
+    def decode(d: Mapping[str, Any], owned: bool = False) -> Any:
+        """`owned`: `d` was just parsed and nobody else holds it, so it may be changed in place."""
         if type(d) is not dict:
             raise TypeError(f"expected an object for {cls.__name__}, got {type(d).__name__}")
-        kw = d if d.keys() <= names else {k: v for k, v in d.items() if k in names}  # (JSON we own: changed in place)
+        kw = d if owned and d.keys() <= names else {k: v for k, v in d.items() if k in names}
         for name, convert in converting:
             if name in kw:
                 kw[name] = convert(kw[name])
@@ -120,13 +121,13 @@ def _dataclass_decoder(cls: type) -> Callable[[Mapping[str, Any]], Any]:
 _decode_record = _dataclass_decoder(ModelRecord)
 
 
-def record_from_dict(d: Mapping[str, Any]) -> ModelRecord:
+def record_from_dict(d: Mapping[str, Any], _owned: bool = False) -> ModelRecord:
     """Inverse of record_to_dict (and of ModelRecord.to_dict); tolerates fields added or removed
-    since it was written. Raises ValueError/TypeError for what is not a record."""
+    since it was written; `d` is left as it was. Raises ValueError/TypeError for what is not a record."""
     if not isinstance(d, dict) or d.get("kind") not in FOLDER_KINDS or not isinstance(d.get("name"), str):
         kind, name = (d.get("kind"), d.get("name")) if isinstance(d, dict) else (None, None)
         raise ValueError(f"bad record kind/name: {kind!r} {name!r}")
-    return typing.cast(ModelRecord, _decode_record(d))
+    return typing.cast(ModelRecord, _decode_record(d, _owned))
 
 
 def _plain(value: Any) -> Any:
@@ -161,7 +162,7 @@ def record_to_json(record: ModelRecord) -> bytes:
 
 def record_from_json(data: bytes | str) -> ModelRecord:
     """Inverse of record_to_json; raises ValueError/TypeError (or RecursionError) on bad input."""
-    return record_from_dict(jsonio.loads(data))
+    return record_from_dict(jsonio.loads(data), _owned=True)  # (a dict nobody else holds: decoded in place)
 
 
 def freeze(value: Any) -> Any:

@@ -37,6 +37,9 @@ _READ_WORKERS = 4  # threads overlapping reads where they wait on the disk (netw
 PAUSE_POLL_S = 0.2  # how often a paused scan asks whether it may go on
 CHUNK_FILES = 64  # files read before the choice between one thread and a pool is made again
 IO_BOUND_RATIO = 3.0  # reading waits on the disk when its wall time is this many times the CPU time
+# a folder whose mtime is this close to the wall clock when it is listed may change again within the same
+# mtime (coarse-mtime filesystems: FAT's 2 s, some network shares): a quick re-check lists it again
+RACY_S = 2.0
 
 
 def io_bound(wall_s: float, cpu_s: float) -> bool:
@@ -173,6 +176,8 @@ class ModelIndex:
         self._store_damage: str | None = None  # corruption a search met: the next scan rebuilds the store
         self._folders: dict[tuple[str, str], _Folder] = {}  # (kind, folder) -> what the last walk saw there
         self._last_full_at: float | None = None  # when the last walk that listed every folder ended
+        self._exclude_gen = 0  # bumped by set_exclude_folders: a scan that saw it change keeps no folders
+        self._exclude_lock = threading.Lock()  # set_exclude_folders against the end of a scan
         self._busy = busy  # whether the machine is busy with work that reading must not compete with
         self._pausable = False  # the running scan waits while busy() (set by scan(pausable=True))
         if load_cache_now:
@@ -254,6 +259,24 @@ class ModelIndex:
             self._store_problem(f"cannot search the index store {store.path!r}: {printable(str(e), 200)}")
             return []
 
+    def prepare_search(self, background: bool = False) -> bool:
+        """Read the store's full-text index into memory (IndexStore.build_postings), so searches
+        rank in ~1 ms at 50k instead of tens of ms in SQLite. `background`: in a daemon thread,
+        returning at once (what the runtime does after a load or a scan). True when searches use
+        it now; False without a store, while it is read, or when it cannot be (searches still
+        work, in SQLite)."""
+        store = self._store
+        if store is None:
+            return False
+        try:
+            if background:
+                store.read_postings_in_background()
+                return False
+            return store.build_postings() is not None
+        except sqlite3.Error as e:  # (build_postings logs its own read failures; this is opening)
+            self._store_problem(f"cannot read the index store {store.path!r}: {printable(str(e), 200)}")
+            return False
+
     def _snapshot(self) -> _State:
         with self._lock:
             return self._state
@@ -272,13 +295,17 @@ class ModelIndex:
                 self._pausable = False
 
     def set_exclude_folders(self, exclude_folders: Sequence[str]) -> bool:
-        """Change which folders are skipped; the next scan or re-check applies it. True if it changed."""
+        """Change which folders are skipped; the next scan or re-check applies it. True if it changed.
+        A scan running meanwhile finishes with the old list, then keeps no folders and leaves the
+        re-check due, so the next re-check lists every folder with the new one."""
         new = _Excludes.parse(exclude_folders)
-        if new == self._excludes:
-            return False
-        self._excludes = new
-        self._folders = {}  # folders are listed again: what is excluded changed
-        self._last_scan_at = None  # a re-check is due at once
+        with self._exclude_lock:  # not the scan lock: it is called on the request path, a scan may be running
+            if new == self._excludes:
+                return False
+            self._excludes = new  # before the generation: a scan that sees the new generation walks with it
+            self._exclude_gen += 1  # a scan running now keeps none of what it saw (see _scan)
+            self._folders = {}  # folders are listed again: what is excluded changed
+            self._last_scan_at = None  # a re-check is due at once
         return True
 
     def recheck_if_due(self, recheck_s: float, quick: bool = False) -> bool:
@@ -286,7 +313,8 @@ class ModelIndex:
 
         `quick`: a folder whose mtime is the one the last walk saw is taken as unchanged without
         listing it or stat'ing its files (one stat per folder instead of one per file: 50k models
-        in ~1,000 folders). A file added, removed or renamed changes its folder's mtime, and
+        in ~1,000 folders); one whose mtime was within RACY_S of the wall clock when it was listed
+        is listed again (a change in the same mtime tick would not show). A file added, removed or renamed changes its folder's mtime, and
         Lora-Manager and others replace a sidecar by renaming; a file rewritten in place is seen
         by the next full scan (`full_scan_due`). Returns False at once while another scan runs,
         so a caller on the request path never waits for a scan it did not ask for."""
@@ -311,7 +339,9 @@ class ModelIndex:
             self._load_store()  # the stored snapshot first: unchanged files are not read again
         old = self._snapshot()
         old_fps = old.fingerprints
-        found = self._walk(None if force else old_fps, quick=quick and not force)
+        exclude_gen = self._exclude_gen  # before the walk reads the excludes (set_exclude_folders: the reverse)
+        folders: dict[tuple[str, str], _Folder] = {}
+        found = self._walk(None if force else old_fps, quick=quick and not force, folders=folders)
         stale = [f for f in found.values() if f is not None]
         gone = [key for key in old.records if key not in found] if len(found) - len(stale) != len(old.records) else []
         fresh = dict(zip(((f.kind, f.name) for f in stale), self._read(stale), strict=True))
@@ -345,10 +375,17 @@ class ModelIndex:
                 self._state = state
         if to_write or gone or not self._store_synced:
             self._write_store(state, to_write, gone)
-        self._last_scan_at = self._clock()
-        if not quick or force:
-            self._last_full_at = self._last_scan_at
-        seconds = self._last_scan_at - started
+        ended = self._clock()
+        with self._exclude_lock:
+            if exclude_gen == self._exclude_gen:
+                self._folders = folders
+                self._last_scan_at = ended
+                if not quick or force:
+                    self._last_full_at = ended
+            else:  # the exclude list changed during the walk: what it saw is kept for nothing, and the
+                self._folders = {}  # next re-check (due at once) lists every folder with the new list
+                self._last_scan_at = None
+        seconds = ended - started
         counts = {kind: len(state.by_kind.get(kind, ())) for kind in FOLDER_KINDS}
         if stale or changed:
             self._progress(len(stale), len(stale), f"indexed {len(records)} models ({changed} changed)", final=True)
@@ -425,19 +462,24 @@ class ModelIndex:
 
     # --- walking ------------------------------------------------------------------------------
 
-    def _walk(self, known: Mapping[Key, Fingerprint] | None = None, quick: bool = False) -> dict[Key, ModelFile | None]:
+    def _walk(self, known: Mapping[Key, Fingerprint] | None = None, quick: bool = False,
+              folders: dict[tuple[str, str], _Folder] | None = None) -> dict[Key, ModelFile | None]:
         """Every model file under every root, first root winning a duplicate name (as ComfyUI):
         None for one whose fingerprint is the one `known` has for it (unchanged: no object is made
-        for it, so a rescan of 50k unchanged files allocates almost nothing), else its ModelFile."""
+        for it, so a rescan of 50k unchanged files allocates almost nothing), else its ModelFile.
+        `quick`: folders whose mtime is the one the last scan kept are not listed. `folders` is
+        filled with what this walk saw in each folder it may trust next time (the caller keeps it)."""
         found: dict[Key, ModelFile | None] = {}
         shadowed: dict[str, tuple[str, str, str]] = {}  # path -> (kind, name, path) of the file that wins its name
         skipped: dict[str, str] = {}  # path -> why a file named like a model is not one
-        folders: dict[tuple[str, str], _Folder] = {}
+        if folders is None:
+            folders = {}
+        excludes = self._excludes  # one list for the whole walk, even if set_exclude_folders runs meanwhile
+        seen_before = self._folders if quick else {}
         for kind in FOLDER_KINDS:
             for root in self._paths.roots(kind):
                 self._walk_root(kind, os.path.abspath(root), found, shadowed, skipped, known or {},
-                                folders, self._folders if quick else {})
-        self._folders = folders
+                                folders, seen_before, excludes)
         for path in sorted(set(shadowed) - self._shadowed):  # log each duplicate once, not every rescan
             log.info("%r is not indexed: ComfyUI's %s loader resolves %r to %r (an earlier folder)",
                      path, *shadowed[path])
@@ -450,10 +492,11 @@ class ModelIndex:
     def _walk_root(self, kind: str, root: str, found: dict[Key, ModelFile | None],
                    shadowed: dict[str, tuple[str, str, str]], skipped: dict[str, str],
                    known: Mapping[Key, Fingerprint], folders: dict[tuple[str, str], _Folder],
-                   seen_before: Mapping[tuple[str, str], _Folder]) -> None:
+                   seen_before: Mapping[tuple[str, str], _Folder], excludes: _Excludes) -> None:
         """Walk one root. This is the whole cost of a no-change rescan (one stat per model file and
-        per sidecar, nothing opened), so it does per entry only what it must."""
-        if self._excludes.absolute and self._excludes.matches(root, ""):
+        per sidecar, nothing opened), so it does per entry only what it must. Subfolders are walked
+        in name order (the first path to a folder linked twice wins, the same one every time)."""
+        if excludes.absolute and excludes.matches(root, ""):
             return
         try:
             st = os.stat(root)
@@ -466,6 +509,7 @@ class ModelIndex:
         stack = [(root, "")]
         while stack:
             folder, rel = stack.pop()
+            now_ns = time.time_ns()  # wall clock, as mtimes are (self._clock is for scheduling)
             try:
                 folder_mtime = os.stat(folder).st_mtime_ns  # before listing: a change meanwhile shows next time
             except OSError:
@@ -483,7 +527,14 @@ class ModelIndex:
                         found[key] = None
                 skipped.update(before.skipped)
                 folders[(kind, folder)] = before
-                stack.extend(reversed(before.subfolders))
+                pushed: list[tuple[str, str]] = []
+                for sub_path, sub_rel, dev, ino in before.subfolders:  # seen as a listing would see them
+                    if (dev, ino) in visited:  # reached another way (a loop, or a link to it walked first)
+                        log.debug("%r: folder already walked (symlink loop?); skipped", sub_path)
+                        continue
+                    visited.add((dev, ino))
+                    pushed.append((sub_path, sub_rel))
+                stack.extend(reversed(pushed))
                 continue
             models: list[tuple[Key, str]] = []
             skipped_here: dict[str, str] = {}
@@ -496,7 +547,7 @@ class ModelIndex:
                 continue
             by_name = {e.name: e for e in entries}
             previews = any(e.name.lower().endswith(_PREVIEW_ENDINGS) for e in entries)
-            subfolders: list[tuple[str, str]] = []
+            dirs: list[os.DirEntry[str]] = []
             for entry in entries:
                 name = entry.name
                 dot = name.rfind(".")
@@ -527,8 +578,12 @@ class ModelIndex:
                             continue
                     except OSError:  # a symlink loop, a folder that went away
                         continue
-                sub_rel = rel + name
-                if self._excludes.matches(entry.path, sub_rel):
+                dirs.append(entry)
+            subfolders: list[tuple[str, str, int, int]] = []
+            dirs.sort(key=lambda e: e.name)  # in name order: which link to a folder wins is stable (files need none)
+            for entry in dirs:
+                sub_rel = rel + entry.name
+                if excludes.matches(entry.path, sub_rel):
                     continue
                 try:
                     sub = entry.stat()
@@ -538,12 +593,14 @@ class ModelIndex:
                     log.debug("%r: folder already walked (symlink loop?); skipped", entry.path)
                     continue
                 visited.add((sub.st_dev, sub.st_ino))
-                subfolders.append((entry.path, sub_rel + "/"))
+                subfolders.append((entry.path, sub_rel + "/", sub.st_dev, sub.st_ino))
             skipped.update(skipped_here)
-            if folder_mtime is not None:
+            # trusted next time only when its mtime is RACY_S older than now: a change within the same
+            # mtime tick after this listing would not show (such a folder is listed again)
+            if folder_mtime is not None and now_ns - folder_mtime >= RACY_S * 1e9:
                 folders[(kind, folder)] = _Folder(folder_mtime, tuple(models), tuple(subfolders),
                                                   tuple(skipped_here.items()))
-            stack.extend(reversed(subfolders))
+            stack.extend((path, sub_rel) for path, sub_rel, _, _ in reversed(subfolders))
 
     # --- store --------------------------------------------------------------------------------
 
@@ -639,7 +696,7 @@ class _Folder(NamedTuple):
 
     mtime_ns: int
     models: tuple[tuple[Key, str], ...]  # (key, path) of the regular model files in it
-    subfolders: tuple[tuple[str, str], ...]  # (path, rel) walked from it
+    subfolders: tuple[tuple[str, str, int, int], ...]  # (path, rel, st_dev, st_ino) walked from it, in name order
     skipped: tuple[tuple[str, str], ...]  # (path, why) of files named like models that are not
 
 

@@ -182,6 +182,14 @@ def test_decoding_tolerates_added_and_removed_fields_and_refuses_what_is_not_a_r
         record_from_dict({**d, "tags": "not a list"})
 
 
+def test_decoding_a_dict_leaves_the_callers_dict_as_it_was() -> None:
+    d: dict[str, Any] = record_to_dict(_full_record())
+    before = json.loads(json.dumps(d))
+    back = record_from_dict(d)
+    assert d == before and type(d["tags"]) is list and type(d["examples"][0]) is dict  # nothing converted in place
+    assert back == _full_record() and type(back.tags) is tuple
+
+
 @dataclasses.dataclass(frozen=True)
 class Inner:
     a: int = 0

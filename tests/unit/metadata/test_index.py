@@ -8,6 +8,7 @@ import os
 import pickle
 import struct
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -763,11 +764,33 @@ def _keep_folder_mtime(folder: Path):
     return Keep()
 
 
+def _age_folders(root: Path, seconds: float = 60.0) -> None:
+    """Set the mtime of `root` and every folder under it `seconds` into the past: folders a quick
+    re-check may trust (one modified within RACY_S of its listing is listed again)."""
+    then = time.time_ns() - int(seconds * 1e9)
+    for folder, _, _ in os.walk(root):
+        os.utime(folder, ns=(then, then))
+
+
+def _scandir_spy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The folders os.scandir lists from now on, in order."""
+    listed: list[str] = []
+    real_scandir = os.scandir
+
+    def spy(path: Any) -> Any:
+        listed.append(os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", spy)
+    return listed
+
+
 def test_a_quick_recheck_lists_only_folders_whose_mtime_changed(lib, kit, monkeypatch) -> None:
     clock = FakeClock()
     for i in range(12):
         p = lib.model("loras", f"f{i % 3}/l{i}.safetensors", kit.SD1_LORA_KOHYA)
         kit.write_json(p.parent / f"l{i}.metadata.json", {"model_name": f"L{i}"})
+    _age_folders(lib.models)
     index = lib.index(clock=clock)
     assert index.scan().total == 12 and not index.full_scan_due(10)
     listed: list[str] = []
@@ -794,6 +817,7 @@ def test_an_in_place_edit_waits_for_the_next_full_scan(lib, kit) -> None:
     p = lib.model("loras", "f/a.safetensors", kit.SD1_LORA_KOHYA)
     sidecar = p.parent / "a.metadata.json"
     kit.write_json(sidecar, {"model_name": "Before"})
+    _age_folders(lib.models)
     index = lib.index(clock=clock)
     index.scan()
     with _keep_folder_mtime(p.parent):
@@ -854,3 +878,122 @@ def test_a_quick_recheck_sees_a_duplicate_name_in_an_earlier_root_go_away(tmp_pa
     assert index.recheck_if_due(10, quick=True) is True
     rec = index.get("lora", "sub/x.safetensors")
     assert rec.path == str(second / "sub" / "x.safetensors") and rec.architecture == "sdxl"
+
+
+class _ExcludeMidWalk(StaticModelPaths):
+    """Model paths whose roots() for `when` changes the index's exclude list, once armed: an
+    exclude change (the settings route) landing while a scan walks."""
+
+    def __init__(self, roots: dict[str, list[str]], when: str, exclude: list[str]):
+        super().__init__(roots)
+        self.index: ModelIndex | None = None
+        self.when, self.exclude = when, exclude
+
+    def roots(self, kind: str) -> list[str]:
+        if kind == self.when and self.index is not None:
+            index, self.index = self.index, None
+            assert index.set_exclude_folders(self.exclude)
+        return super().roots(kind)
+
+
+def test_an_exclude_change_during_a_scan_is_not_lost_for_quick_rechecks(lib, kit) -> None:
+    """The scan running while the list changes walked with the old one: it keeps no folders and
+    leaves the re-check due, so the next quick re-check lists everything with the new list."""
+    lib.model("loras", "keep/a.safetensors", kit.SD1_LORA_KOHYA)
+    lib.model("loras", "old/b.safetensors", kit.SD1_LORA_KOHYA)
+    _age_folders(lib.models)
+    clock = FakeClock()
+    paths = _ExcludeMidWalk({"lora": [str(lib.models / "loras")]}, when="vae", exclude=["old"])  # after loras
+    index = ModelIndex(paths, clock=clock)
+    index.scan()
+    paths.index = index
+    assert index.scan().changed == 0 and paths.index is None  # the change landed during this scan
+    assert index.recheck_if_due(3600, quick=True) is True, "the re-check is due at once and lists again"
+    assert [r.name for r in index.records("lora")] == ["keep/a.safetensors"]
+
+
+def test_a_folder_listed_within_racy_s_of_its_mtime_is_listed_again(lib, kit, monkeypatch) -> None:
+    """Coarse mtimes: a folder changed in the same mtime tick as it was listed keeps its mtime; it
+    is not trusted until its mtime is RACY_S old at listing."""
+    from intelligent_pipeline.metadata import index as index_module
+
+    lib.model("loras", "fresh/a.safetensors", kit.SD1_LORA_KOHYA)
+    lib.model("loras", "aged/b.safetensors", kit.SD1_LORA_KOHYA)
+    _age_folders(lib.models)
+    fresh = lib.models / "loras" / "fresh"
+    just_now = time.time_ns() + int(0.5e9)  # "just written" (ahead of the clock: the test may run slowly)
+    os.utime(fresh, ns=(just_now, just_now))
+    clock = FakeClock()
+    index = lib.index(clock=clock)
+    assert index.scan().total == 2
+    with _keep_folder_mtime(fresh):  # a file added in the same mtime tick: the folder's mtime is unchanged
+        lib.model("loras", "fresh/c.safetensors", kit.SD1_LORA_KOHYA)
+    assert fresh.stat().st_mtime_ns == just_now
+    listed = _scandir_spy(monkeypatch)
+    clock.t += 10
+    assert index.recheck_if_due(10, quick=True) is True
+    assert [os.path.basename(p) for p in listed] == ["fresh"]  # the aged folders are trusted
+    assert index.get("lora", "fresh/c.safetensors") is not None
+    assert index_module.RACY_S == 2.0
+    old = time.time_ns() - int(index_module.RACY_S * 1e9) - int(1e9)  # now older than RACY_S: trusted next time
+    os.utime(fresh, ns=(old, old))
+    clock.t += 10
+    assert index.recheck_if_due(10, quick=True) is False  # mtime changed: listed once more, then trusted
+    listed.clear()
+    clock.t += 10
+    assert index.recheck_if_due(10, quick=True) is False and listed == []
+
+
+@pytest.mark.timeout(30)
+def test_a_quick_recheck_through_a_trusted_folder_still_stops_symlink_loops(lib, kit, monkeypatch) -> None:
+    """The root is trusted (unchanged), its subfolder changed: the folders the root's record pushes
+    count as walked, so sub/self (a link to sub) and sub/back (to the root) are not walked again."""
+    loras = lib.folder("loras")
+    lib.model("loras", "sub/a.safetensors", kit.SD1_LORA_KOHYA)
+    os.symlink(loras / "sub", loras / "sub" / "self")
+    os.symlink(loras, loras / "sub" / "back")
+    _age_folders(lib.models)
+    clock = FakeClock()
+    index = lib.index(clock=clock)
+    assert [r.name for r in index.records()] == [] and index.scan().total == 1
+    lib.model("loras", "sub/b.safetensors", kit.SD1_LORA_KOHYA)  # sub's mtime changes; the root's does not
+    listed = _scandir_spy(monkeypatch)
+    clock.t += 10
+    assert index.recheck_if_due(10, quick=True) is True
+    assert [os.path.basename(p) for p in listed] == ["sub"]
+    assert [r.name for r in index.records()] == ["sub/a.safetensors", "sub/b.safetensors"]
+    clock.t += 10
+    assert index.recheck_if_due(10, quick=True) is False
+    assert [r.name for r in index.records()] == ["sub/a.safetensors", "sub/b.safetensors"]
+
+
+def test_subfolders_are_walked_in_name_order_and_the_first_link_to_a_folder_wins(lib, kit, monkeypatch) -> None:
+    """Whatever order the filesystem lists them in (here: reverse name order)."""
+    loras = lib.folder("loras")
+    names = ["b", "d", "a", "e", "c"]
+    for name in names:
+        lib.model("loras", f"{name}/m.safetensors", kit.SD1_LORA_KOHYA)
+    os.symlink(loras / "e", loras / "0_link")  # sorts first: the link's path wins the folder
+    real_scandir = os.scandir
+    listed: list[str] = []
+
+    class Reversed:
+        def __init__(self, path: Any):
+            listed.append(os.path.basename(os.fspath(path)))
+            with real_scandir(path) as it:
+                self.entries = sorted(it, key=lambda e: e.name, reverse=True)
+
+        def __enter__(self) -> Any:
+            return iter(self.entries)
+
+        def __exit__(self, *exc: Any) -> None:
+            return None
+
+    monkeypatch.setattr(os, "scandir", Reversed)
+    for _ in range(2):  # the same walk each time
+        listed.clear()
+        index = lib.index()
+        index.scan()
+        assert listed == ["loras", "0_link", "a", "b", "c", "d"]
+        assert [r.name for r in index.records()] == ["0_link/m.safetensors", "a/m.safetensors", "b/m.safetensors",
+                                                     "c/m.safetensors", "d/m.safetensors"]

@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import json
 import logging
+import math
 import os
 import random
 import signal
@@ -13,10 +14,12 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -731,3 +734,228 @@ def test_the_store_survives_kill_9_at_any_point_of_a_scan(lib, kit, tmp_path: Pa
     assert len(got) == total and got == want
     index = ModelIndex(StaticModelPaths.from_models_dir(str(lib.models)), cache_path=str(db))
     assert index.scan().changed == 0
+
+
+# --- postings: the full-text index in memory -------------------------------------------------------
+
+# Words chosen so the tokenizer has work: stems (run/running/runs), folded accents (café/cafe),
+# words in several columns and repeated in one, a CJK run, and words in every row (low idf).
+_VOCAB = ["pink", "hair", "running", "runs", "run", "café", "cafe", "neon", "light", "lights", "girl", "sdxl",
+          "猫の少女", "style", "portrait", "Château", "chateau", "the", "with", "né", "ne", "ça"]
+
+
+def _random_rows(rng: random.Random, n: int) -> list[ModelRecord]:
+    bases = [("SDXL 1.0", "sdxl"), ("SD 1.5", "sd1"), ("Pony", "sdxl"), ("Flux.1 D", "flux")]
+    rows = []
+    for i in range(n):
+        base, arch = rng.choice(bases)
+        rows.append(_record(
+            f"r{i}/{rng.choice(_VOCAB)}_{i}.safetensors", kind=rng.choice(["lora", "lora", "checkpoint"]),
+            title=" ".join(rng.choices(_VOCAB, k=rng.randint(0, 4))),
+            trigger_words=tuple(rng.choices(_VOCAB, k=rng.randint(0, 2))),
+            tags=tuple(rng.choices(_VOCAB, k=rng.randint(0, 5))),
+            description=" ".join(rng.choices(_VOCAB, k=rng.randint(0, 30))), base_model=base, architecture=arch))
+    return rows
+
+
+def _same(got: list[tuple[str, str, float]], want: list[tuple[str, str, float]]) -> bool:
+    """The same rows with the same scores (to rounding: bit for bit with this SQLite, but a build
+    of it that fuses multiply-adds may differ in the last place), in the same order of scores."""
+    if {(k, n) for k, n, _ in got} != {(k, n) for k, n, _ in want}:
+        return False
+    mine = {(k, n): s for k, n, s in got}
+    return (all(math.isclose(mine[(k, n)], s, rel_tol=1e-12) for k, n, s in want)
+            and all(math.isclose(a, b, rel_tol=1e-12) for (_, _, a), (_, _, b) in zip(got, want, strict=True)))
+
+
+def _pair(tmp_path: Path, rows: list[ModelRecord]) -> tuple[IndexStore, IndexStore]:
+    """The same rows in a store ranking with postings and one ranking in SQLite (FTS5's bm25)."""
+    fast, slow = IndexStore(str(tmp_path / "fast.sqlite3")), IndexStore(str(tmp_path / "slow.sqlite3"), postings=False)
+    for store in (fast, slow):
+        store.open()
+        store.apply([(_fp(r), r) for r in rows], [])
+    assert fast.build_postings() is not None
+    return fast, slow
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_postings_rank_exactly_as_fts5_bm25(tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    fast, slow = _pair(tmp_path, _random_rows(rng, 300))
+    reads = fast.postings_reads
+    sdxl = base_models.family("SDXL 1.0")
+    for _ in range(60):
+        # no CJK and no accented word of 3+ letters: those take FTS5's trigram path ("né" and "ça" do not)
+        text = " ".join(rng.sample([w for w in _VOCAB if w.isascii() or len(w) < 3], rng.randint(1, 7)))
+        filters = rng.choice([{}, {"kind": "lora"}, {"kind": "lora", "family": sdxl}, {"architecture": "flux"},
+                              {"family": "no such family"}])
+        got, want = fast.search(text, limit=1000, **filters), slow.search(text, limit=1000, **filters)
+        assert _same(got, want), (text, filters)  # every row, every score, the same order
+        top_got, top_want = fast.search(text, limit=5, **filters), slow.search(text, limit=5, **filters)
+        assert [s for _, _, s in top_got] == [s for _, _, s in top_want]  # (ties at the cut may differ by name)
+    assert fast.postings_reads == reads  # one read served every search
+
+
+def test_postings_follow_every_write(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    rows = _random_rows(rng, 80)
+    fast, slow = _pair(tmp_path, rows)
+    added = _record("new.safetensors", title="Zebra Stripes", tags=("zebra",))
+    changed = dataclasses.replace(rows[0], title="Zebra Pink")
+    for store in (fast, slow):
+        store.apply([(_fp(added), added), (_fp(changed), changed)], [(rows[1].kind, rows[1].name)])
+    assert fast._postings is not None and fast._postings.version != fast._version  # stale: FTS5 ranks
+    assert _same(fast.search("zebra pink hair", limit=1000), slow.search("zebra pink hair", limit=1000))
+    assert fast.build_postings() is not None and fast._postings.version == fast._version
+    got = fast.search("zebra pink hair", limit=1000)
+    assert _same(got, slow.search("zebra pink hair", limit=1000))
+    names = [n for _, n, _ in got]
+    assert "new.safetensors" in names and rows[0].name in names and rows[1].name not in names
+
+
+def test_a_file_store_reads_postings_in_the_background_and_searches_meanwhile(tmp_path: Path) -> None:
+    rows = _random_rows(random.Random(3), 120)
+    fast, slow = _pair(tmp_path, rows)
+    fast.apply([(_fp(rows[5]), dataclasses.replace(rows[5], title="Quokka"))], [])
+    first = fast.search("quokka")  # stale postings: FTS5 answers, and a thread reads them again
+    assert [n for _, n, _ in first] == [rows[5].name]
+    thread = fast._postings_thread
+    assert thread is not None and thread.name == "intelligent-postings"
+    thread.join(30)
+    assert fast._postings is not None and fast._postings.version == fast._version
+    assert fast.search("quokka") == first
+
+
+def test_an_in_memory_store_reads_postings_on_the_first_search(tmp_path: Path) -> None:
+    store = IndexStore(":memory:")
+    store.open()
+    rows = _random_rows(random.Random(4), 50)
+    store.apply([(_fp(r), r) for r in rows], [])
+    assert store.postings_reads == 0
+    results = store.search("pink hair")
+    assert store.postings_reads == 1 and store._postings is not None and store._postings.version == store._version
+    assert results and store._postings_thread is None
+
+
+def test_postings_that_cannot_be_read_cost_one_line_and_fts5_ranks(tmp_path: Path, monkeypatch, caplog) -> None:
+    rows = _random_rows(random.Random(5), 60)
+    fast, slow = _pair(tmp_path, rows)
+    fast._postings = None
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise sqlite3.OperationalError("disk I/O error")
+    monkeypatch.setattr(store_module, "read_postings", broken)
+    with caplog.at_level(logging.WARNING):
+        assert fast.build_postings() is None
+        for _ in range(3):
+            assert _same(fast.search("pink girl", limit=1000), slow.search("pink girl", limit=1000))
+    assert sum("cannot read the full-text index into memory" in r.getMessage() for r in caplog.records) == 1
+    assert fast._postings_thread is None  # not retried until the next write
+
+
+def test_query_words_become_the_tokens_fts5_looks_for() -> None:
+    from intelligent_pipeline.metadata.postings import QueryTokens
+    tokens = QueryTokens(store_module.TOKENIZER)
+    assert tokens.tokens(["running", "château", "lights", "猫の少女", "x"]) == [
+        ("run",), ("chateau",), ("light",), ("猫の少女",), ("x",)]
+    assert tokens.tokens(["running"]) == [("run",)]  # remembered
+
+
+def test_the_index_reads_its_postings_when_asked_and_ranks_as_sqlite(lib, kit, tmp_path: Path) -> None:
+    for i, title in enumerate(["Pink Hair", "Neon Pink City", "Hair Light", "Rain"]):
+        p = lib.model("loras", f"l{i}.safetensors", kit.SDXL_LORA_KOHYA)
+        kit.write_json(p.parent / f"l{i}.metadata.json", {"model_name": title, "base_model": "SDXL 1.0"})
+    path = tmp_path / "cache" / "index.sqlite3"
+    index = lib.index(cache_path=str(path))
+    index.scan()
+    store = index._store
+    assert store is not None and index.prepare_search() is True
+    reads = store.postings_reads
+    sqlite_only = IndexStore(str(path), postings=False)
+    for text in ["pink hair", "neon city rain", "light"]:
+        got = index.search(text, kind="lora")
+        assert got and _same(got, sqlite_only.search(text, kind="lora"))
+    assert store.postings_reads == reads and store._postings is not None and store._postings.version == store._version
+
+
+@pytest.mark.parametrize("fetch_rows", [1, 3, 64])
+def test_postings_read_in_small_steps_are_the_same(tmp_path: Path, monkeypatch, fetch_rows: int) -> None:
+    """Token instances are read FETCH_ROWS at a time; a posting (and a term) may straddle steps."""
+    from intelligent_pipeline.metadata import postings as postings_module
+    rows = _random_rows(random.Random(11), 40)
+    rows.append(_record("many.safetensors", title="pink", description="pink " * 50))  # one posting of 51 hits
+    fast, slow = _pair(tmp_path, rows)
+    whole = fast._postings
+    monkeypatch.setattr(postings_module, "FETCH_ROWS", fetch_rows)
+    fast._postings = None
+    stepped = fast.build_postings()
+    assert whole is not None and stepped is not None
+    assert stepped.terms == whole.terms
+    for name in ("starts", "docs", "freqs", "lengths", "rowids"):
+        assert np.array_equal(getattr(stepped, name), getattr(whole, name)), name
+    assert _same(fast.search("pink hair girl", limit=1000), slow.search("pink hair girl", limit=1000))
+
+
+def test_a_search_during_a_read_of_the_postings_does_not_wait_for_it(tmp_path: Path, monkeypatch) -> None:
+    rows = _random_rows(random.Random(12), 60)
+    fast, slow = _pair(tmp_path, rows)
+    fast.apply([(_fp(rows[0]), dataclasses.replace(rows[0], title="Okapi"))], [])
+    slow.apply([(_fp(rows[0]), dataclasses.replace(rows[0], title="Okapi"))], [])
+    reading, release = threading.Event(), threading.Event()
+    real = store_module.read_postings
+
+    def slow_read(*args: Any, **kwargs: Any) -> Any:
+        reading.set()
+        assert release.wait(30)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(store_module, "read_postings", slow_read)
+    fast.read_postings_in_background()
+    assert reading.wait(10)
+    t = time.perf_counter()
+    got = fast.search("okapi pink", limit=1000)  # FTS5 ranks: the read holds its lock, not this search
+    assert time.perf_counter() - t < 2.0 and _same(got, slow.search("okapi pink", limit=1000))
+    release.set()
+    thread = fast._postings_thread
+    assert thread is not None
+    thread.join(30)
+    assert fast._postings is not None and fast._postings.version == fast._version
+
+
+def test_closing_the_store_stops_a_read_without_a_warning(tmp_path: Path, monkeypatch, caplog) -> None:
+    rows = _random_rows(random.Random(13), 30)
+    fast, _ = _pair(tmp_path, rows)
+    fast.apply([(_fp(rows[1]), dataclasses.replace(rows[1], title="Kiwi"))], [])
+    started, closed = threading.Event(), threading.Event()
+    real = store_module.read_postings
+
+    def held_read(conn: sqlite3.Connection, *args: Any, **kwargs: Any) -> Any:
+        started.set()
+        assert closed.wait(30)
+        return real(conn, *args, **kwargs)  # interrupted: the store was closed meanwhile
+    monkeypatch.setattr(store_module, "read_postings", held_read)
+    with caplog.at_level(logging.WARNING):
+        fast.read_postings_in_background()
+        assert started.wait(10)
+        conn = fast._postings_conn
+        assert conn is not None
+        fast.close()
+        closed.set()
+        thread = fast._postings_thread
+        assert thread is not None
+        thread.join(30)
+    assert not thread.is_alive() and fast._postings_conn is None
+    assert not [r for r in caplog.records if "cannot read the full-text index" in r.getMessage()]
+
+
+def test_rows_tied_at_the_limit_are_cut_by_name(tmp_path: Path) -> None:
+    rows = [_record(f"m{i:03d}.safetensors", title="Tied Title") for i in reversed(range(20))]
+    fast, slow = _pair(tmp_path, rows)
+    assert [n for _, n, _ in fast.search("tied", limit=5)] == [f"m{i:03d}.safetensors" for i in range(5)]
+    assert len({s for _, _, s in slow.search("tied", limit=5)}) == 1
+
+
+def test_filters_must_be_strings(tmp_path: Path) -> None:
+    fast, _ = _pair(tmp_path, _random_rows(random.Random(14), 10))
+    for bad in ({"architecture": ["sdxl"]}, {"family": 5}):
+        with pytest.raises(TypeError, match="must be a string"):
+            fast.search("pink", **bad)  # type: ignore[arg-type]
