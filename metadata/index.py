@@ -9,6 +9,7 @@ is the store's full-text index).
 """
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import sqlite3
@@ -81,24 +82,34 @@ class _State:
         key came or went, and its search texts for every record but the `changed` ones (a rescan
         that changed 100 of 50k redoes 100)."""
         changed = list(changed)  # every key added or modified
-        if previous is not None and len(previous.keys) == len(records) and all(k in previous.records for k in changed):
-            keys = previous.keys  # the same keys: none added (each changed key was there), none removed (as many)
+        same_keys = (previous is not None and len(previous.keys) == len(records)
+                     and all(k in previous.records for k in changed))
+        if previous is not None and same_keys:
+            # the same keys: none added (each changed key was there), none removed (as many); the
+            # changed records are put in their places (keys are sorted: found by bisection)
+            keys = previous.keys
+            slots = list(previous.ordered)
+            for key in changed:
+                slots[bisect.bisect_left(keys, key)] = records[key]
+            ordered = tuple(slots)
         else:
             keys = tuple(sorted(records))
-        ordered = tuple(records[k] for k in keys)
-        by_kind: dict[str, list[ModelRecord]] = {}
-        for r in ordered:
-            by_kind.setdefault(r.kind, []).append(r)
+            ordered = tuple(records[k] for k in keys)
+        by_kind: dict[str, tuple[ModelRecord, ...]] = {}
+        for kind in FOLDER_KINDS:  # keys sorted by (kind, name): each kind is one run of them
+            start, end = bisect.bisect_left(keys, (kind,)), bisect.bisect_left(keys, (kind + "\0",))
+            if end > start:
+                by_kind[kind] = ordered[start:end]
         if previous is None:
             haystacks = {key: _haystack(r) for key, r in zip(keys, ordered, strict=True)}
         else:
             haystacks = dict(previous.haystacks)
-            for key in [k for k in haystacks if k not in records]:
-                del haystacks[key]
+            if not same_keys:
+                for key in [k for k in haystacks if k not in records]:
+                    del haystacks[key]
             for key in changed:
                 haystacks[key] = _haystack(records[key])
-        return cls(records, fingerprints, ordered, {k: tuple(v) for k, v in by_kind.items()}, haystacks, generation,
-                   keys)
+        return cls(records, fingerprints, ordered, by_kind, haystacks, generation, keys)
 
 
 def _haystack(r: ModelRecord) -> str:
@@ -343,7 +354,9 @@ class ModelIndex:
         folders: dict[tuple[str, str], _Folder] = {}
         found = self._walk(None if force else old_fps, quick=quick and not force, folders=folders)
         stale = [f for f in found.values() if f is not None]
-        gone = [key for key in old.records if key not in found] if len(found) - len(stale) != len(old.records) else []
+        new_keys = sum(1 for f in stale if (f.kind, f.name) not in old.records)
+        # found holds every old key still there plus the new ones: any missing is gone (else no 50k-key pass)
+        gone = [key for key in old.records if key not in found] if len(found) - new_keys != len(old.records) else []
         fresh = dict(zip(((f.kind, f.name) for f in stale), self._read(stale), strict=True))
 
         records = old.records

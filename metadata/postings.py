@@ -15,12 +15,21 @@ in the last place).
 `QueryTokens` turns query words into the tokens FTS5 would look for, with the same tokenizer on
 a private in-memory table. A word that becomes two or more tokens (a phrase for FTS5) is not
 something postings of single tokens can rank: the caller asks FTS5 itself then.
+
+`to_bytes`/`from_bytes` carry postings between processes as an `.npz` of plain arrays (loaded
+with `allow_pickle=False`: nothing is unpickled). `worker_main` is what a worker process runs
+(metadata/postings_process.py): this module imports nothing of the pack, so a fresh interpreter
+loads it by its file location.
 """
 from __future__ import annotations
 
+import io
+import json
 import math
 import sqlite3
+import sys
 import threading
+import zipfile
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -204,6 +213,72 @@ def read_postings(conn: sqlite3.Connection, fts_table: str, columns: Sequence[st
     return Postings(version=version, rowids=rowids, lengths=lengths, codes=codes, values=values,
                     terms={t: i for i, t in enumerate(term_names)},
                     starts=np.asarray(term_at + [n_postings], dtype=np.int64), docs=docs_all, freqs=freqs_out)
+
+
+def _joined(strings: Sequence[str]) -> np.ndarray:
+    text = "\x00".join(strings)
+    if text.count("\x00") != max(0, len(strings) - 1):
+        raise ValueError("a string holds NUL")
+    return np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+
+
+def _split(array: np.ndarray, count: int) -> list[str]:
+    strings = array.tobytes().decode("utf-8").split("\x00") if count else []
+    if len(strings) != count:
+        raise ValueError("the strings do not match their count")
+    return strings
+
+
+def to_bytes(postings: Postings) -> bytes:
+    """The postings as an uncompressed .npz (raises ValueError for a string holding NUL)."""
+    arrays: dict[str, np.ndarray] = {
+        "rowids": postings.rowids, "lengths": postings.lengths, "starts": postings.starts, "docs": postings.docs,
+        "freqs": postings.freqs, "terms": _joined(list(postings.terms)),
+        "counts": np.asarray([len(postings.terms)] + [len(postings.values[c]) for c in FILTER_COLUMNS],
+                             dtype=np.int64)}
+    for column in FILTER_COLUMNS:
+        arrays[f"codes_{column}"] = postings.codes[column]
+        arrays[f"values_{column}"] = _joined(list(postings.values[column]))  # in code order
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
+def from_bytes(data: bytes, version: int) -> Postings:
+    """Postings from to_bytes, as of `version`; ValueError for anything that is not such postings."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            counts = [int(c) for c in z["counts"]]
+            terms = _split(z["terms"], counts[0])
+            values = {c: {v: i for i, v in enumerate(_split(z[f"values_{c}"], n))}
+                      for c, n in zip(FILTER_COLUMNS, counts[1:], strict=True)}
+            postings = Postings(version=version, rowids=z["rowids"], lengths=z["lengths"],
+                                codes={c: z[f"codes_{c}"] for c in FILTER_COLUMNS}, values=values,
+                                terms={t: i for i, t in enumerate(terms)}, starts=z["starts"], docs=z["docs"],
+                                freqs=z["freqs"])
+    except (KeyError, OSError, EOFError, UnicodeDecodeError, TypeError, IndexError, zipfile.BadZipFile) as e:
+        raise ValueError(f"not postings: {type(e).__name__}") from e
+    rows = postings.rows
+    if (len(postings.starts) != len(terms) + 1 or len(postings.lengths) != rows or len(postings.docs) !=
+            len(postings.freqs) or any(len(a) != rows for a in postings.codes.values())
+            or (len(postings.starts) and int(postings.starts[-1]) != len(postings.docs))
+            or (len(postings.docs) and (int(postings.docs.max()) >= rows or int(postings.docs.min()) < 0))):
+        raise ValueError("not postings: the arrays do not fit together")
+    return postings
+
+
+def worker_main(argv: Sequence[str]) -> int:
+    """A worker process: read the postings of the store at argv[0] (FTS table argv[1], columns and
+    weights as JSON in argv[2] and argv[3]) and write them to stdout (to_bytes)."""
+    path, table, columns, weights = argv
+    conn = sqlite3.connect(path, timeout=5.0, isolation_level=None)
+    try:
+        postings = read_postings(conn, table, json.loads(columns), json.loads(weights), 0)
+    finally:
+        conn.close()
+    sys.stdout.buffer.write(to_bytes(postings))
+    sys.stdout.buffer.flush()
+    return 0
 
 
 class QueryTokens:

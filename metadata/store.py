@@ -40,6 +40,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from . import base_models, jsonio
 from .cache import Key, freeze, record_from_json, record_to_json
 from .postings import Postings, QueryTokens, read_postings
+from .postings_process import PostingsProcess, WorkerFailed
 from .reader import Fingerprint, signature
 from .records import FOLDER_KINDS, ModelRecord
 from .safe_open import irregular_kind, open_regular, printable
@@ -295,6 +296,8 @@ class IndexStore:
         self._wal = False  # the file is in WAL mode: a long read never blocks a write
         self._postings_failed: int | None = None  # the version whose postings could not be read
         self._tokens: QueryTokens | None = None
+        self._worker = PostingsProcess()  # reads a file store's postings in another process
+        self._in_process = False  # a worker failed once: this store reads in its own process from then on
 
     @property
     def in_memory(self) -> bool:
@@ -455,9 +458,10 @@ class IndexStore:
             self.open()
 
     def close(self) -> None:
-        conn = self._postings_conn
+        self._worker.stop()  # a background read stops at once (a worker is killed; a connection
+        conn = self._postings_conn  # interrupted, and closed by the read itself)
         if conn is not None:
-            conn.interrupt()  # a background read stops at once (it closes its own connection)
+            conn.interrupt()
         with self._lock:
             self._close_reader()
             _close(self._conn)
@@ -661,15 +665,10 @@ class IndexStore:
                         version = self._version
                         postings = read_postings(self._writer(), "models_fts", FTS_COLUMNS, FTS_WEIGHTS, version)
                 else:
-                    # its own connection: a read of seconds never holds up searches or (WAL) writes
-                    conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                                           check_same_thread=False)
-                    self._postings_conn = conn
-                    try:
-                        postings = read_postings(conn, "models_fts", FTS_COLUMNS, FTS_WEIGHTS, version)
-                    finally:
-                        self._postings_conn = None
-                        conn.close()
+                    read = self._read_file_postings(version)
+                    if read is None:
+                        return None
+                    postings = read
             except (sqlite3.Error, MemoryError) as e:
                 if isinstance(e, sqlite3.OperationalError) and "interrupt" in str(e):
                     log.debug("index store %r: reading the postings was stopped (closed or set aside)", self.path)
@@ -688,9 +687,32 @@ class IndexStore:
                       self.postings_seconds, postings.nbytes / 1e6)
             return postings
 
+    def _read_file_postings(self, version: int) -> Postings | None:
+        """A file store's postings, read by a worker process (metadata/postings_process.py), or in
+        this process through its own connection when a worker cannot be used; None when stopped.
+        Either way a read of seconds never holds up searches or (WAL) writes."""
+        if not self._in_process:
+            try:
+                return self._worker.read(self.path, "models_fts", FTS_COLUMNS, FTS_WEIGHTS, version)
+            except WorkerFailed as e:
+                if self._worker.stopped:
+                    return None  # closed or set aside meanwhile
+                self._in_process = True
+                log.info("index store %r: the postings are read in this process (a worker could not: %s)",
+                         self.path, e)
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        self._postings_conn = conn
+        try:
+            return read_postings(conn, "models_fts", FTS_COLUMNS, FTS_WEIGHTS, version)
+        finally:
+            self._postings_conn = None
+            conn.close()
+
     def _stop_postings_read(self) -> None:
-        """Interrupt a background read and wait until its connection is closed (file stores only:
-        their reads never take the write lock, which the caller may hold)."""
+        """Stop a background read (kill its worker, interrupt its connection) and wait until it has
+        let go of the file (file stores only: their reads never take the write lock, which the
+        caller may hold)."""
+        self._worker.stop()
         conn = self._postings_conn
         if conn is not None:
             conn.interrupt()

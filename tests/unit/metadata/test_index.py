@@ -675,6 +675,28 @@ def test_an_unchanged_rescan_keeps_the_snapshot_and_a_change_redoes_only_its_rec
     assert after.generation == before.generation + 1
 
 
+def test_a_changed_record_takes_its_place_in_every_view_when_no_key_came_or_went(lib, kit) -> None:
+    for kind, names in (("loras", "bdf"), ("checkpoints", "ace"), ("vae", "z")):
+        for name in names:
+            p = lib.model(kind, f"{name}.safetensors", kit.SD1_LORA_KOHYA)
+            kit.write_json(p.parent / f"{name}.metadata.json", {"model_name": f"Old {name}"})
+    index = lib.index()
+    index.scan()
+    before = index._snapshot()
+    kit.write_json(lib.models / "loras" / "d.metadata.json", {"model_name": "New d"})
+    kit.bump_mtime(lib.models / "loras" / "d.metadata.json", 5)
+    kit.write_json(lib.models / "checkpoints" / "a.metadata.json", {"model_name": "New a"})
+    kit.bump_mtime(lib.models / "checkpoints" / "a.metadata.json", 5)
+    assert index.scan().changed == 2
+    after = index._snapshot()
+    assert after.keys is before.keys  # the key order was kept, not sorted again
+    assert [(r.kind, r.name) for r in after.ordered] == list(after.keys)
+    assert [r.title for r in index.records("lora")] == ["Old b", "New d", "Old f"]
+    assert [r.title for r in index.records("checkpoint")] == ["New a", "Old c", "Old e"]
+    assert [r.title for r in index.records("vae")] == ["Old z"] and index.counts()["vae"] == 1
+    assert all(after.by_kind[k] == tuple(r for r in after.ordered if r.kind == k) for k in after.by_kind)
+
+
 def test_a_rescan_that_adds_one_and_removes_another_keeps_order_and_search_right(lib, kit) -> None:
     for name in ("b", "d", "f"):
         lib.model("loras", f"{name}.safetensors", kit.SD1_LORA_KOHYA)

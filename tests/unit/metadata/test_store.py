@@ -24,9 +24,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from intelligent_pipeline.metadata import ModelIndex, ModelRecord, StaticModelPaths, base_models
+from intelligent_pipeline.metadata import ModelIndex, ModelRecord, StaticModelPaths, base_models, postings_process
 from intelligent_pipeline.metadata import store as store_module
 from intelligent_pipeline.metadata.cache import record_to_json
+from intelligent_pipeline.metadata.postings_process import PostingsProcess, WorkerFailed
 from intelligent_pipeline.metadata.reader import signature
 from intelligent_pipeline.metadata.store import (
     APPLICATION_ID,
@@ -842,15 +843,100 @@ def test_postings_that_cannot_be_read_cost_one_line_and_fts5_ranks(tmp_path: Pat
     fast, slow = _pair(tmp_path, rows)
     fast._postings = None
 
+    def broken_worker(*args: Any, **kwargs: Any) -> Any:
+        raise WorkerFailed("exit status 1: boom")
+
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise sqlite3.OperationalError("disk I/O error")
+    monkeypatch.setattr(PostingsProcess, "read", broken_worker)
     monkeypatch.setattr(store_module, "read_postings", broken)
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         assert fast.build_postings() is None
         for _ in range(3):
             assert _same(fast.search("pink girl", limit=1000), slow.search("pink girl", limit=1000))
+    assert sum("a worker could not: exit status 1: boom" in r.getMessage() for r in caplog.records) == 1
     assert sum("cannot read the full-text index into memory" in r.getMessage() for r in caplog.records) == 1
     assert fast._postings_thread is None  # not retried until the next write
+
+
+def test_without_a_worker_the_postings_are_read_in_process_and_rank_the_same(tmp_path: Path, monkeypatch) -> None:
+    rows = _random_rows(random.Random(15), 80)
+    fast, slow = _pair(tmp_path, rows)  # (read by a worker)
+    by_worker = fast._postings
+    assert by_worker is not None and fast.postings_reads == 1 and not fast._in_process
+    monkeypatch.setattr(postings_process.sys, "executable", "")
+    fast._postings = None
+    in_process = fast.build_postings()
+    assert in_process is not None and fast._in_process
+    for name in ("starts", "docs", "freqs", "lengths", "rowids"):
+        assert np.array_equal(getattr(in_process, name), getattr(by_worker, name)), name
+    assert in_process.terms == by_worker.terms and in_process.values == by_worker.values
+    assert _same(fast.search("pink hair neon", limit=1000), slow.search("pink hair neon", limit=1000))
+
+
+def test_postings_cross_processes_as_plain_arrays_and_nothing_else_loads() -> None:
+    from intelligent_pipeline.metadata.postings import from_bytes, to_bytes
+    store = IndexStore(":memory:")
+    store.open()
+    rows = _random_rows(random.Random(16), 40)
+    store.apply([(_fp(r), r) for r in rows], [])
+    p = store.build_postings()
+    assert p is not None
+    back = from_bytes(to_bytes(p), 7)
+    assert back.version == 7 and back.terms == p.terms and back.values == p.values
+    assert back.search(["pink", "hair"], {"kind": "lora"}, 50) == p.search(["pink", "hair"], {"kind": "lora"}, 50)
+    import io
+    buffer = io.BytesIO()
+    np.savez(buffer, rowids=np.asarray([object()], dtype=object))  # a pickled object inside
+    for bad in (b"", b"not a zip", buffer.getvalue(), to_bytes(p)[:-100]):
+        with pytest.raises(ValueError):
+            from_bytes(bad, 1)
+
+
+def test_a_search_during_a_read_of_the_postings_does_not_wait_for_it(tmp_path: Path, monkeypatch) -> None:
+    rows = _random_rows(random.Random(12), 60)
+    fast, slow = _pair(tmp_path, rows)
+    fast.apply([(_fp(rows[0]), dataclasses.replace(rows[0], title="Okapi"))], [])
+    slow.apply([(_fp(rows[0]), dataclasses.replace(rows[0], title="Okapi"))], [])
+    reading, release = threading.Event(), threading.Event()
+    real = PostingsProcess.read
+
+    def slow_read(self: PostingsProcess, *args: Any, **kwargs: Any) -> Any:
+        reading.set()
+        assert release.wait(30)
+        return real(self, *args, **kwargs)
+    monkeypatch.setattr(PostingsProcess, "read", slow_read)
+    fast.read_postings_in_background()
+    assert reading.wait(10)
+    t = time.perf_counter()
+    got = fast.search("okapi pink", limit=1000)  # FTS5 ranks: the read holds its lock, not this search
+    assert time.perf_counter() - t < 2.0 and _same(got, slow.search("okapi pink", limit=1000))
+    release.set()
+    thread = fast._postings_thread
+    assert thread is not None
+    thread.join(60)
+    assert fast._postings is not None and fast._postings.version == fast._version
+
+
+def test_closing_the_store_kills_a_running_worker_without_a_warning(tmp_path: Path, monkeypatch, caplog) -> None:
+    rows = _random_rows(random.Random(13), 30)
+    fast, _ = _pair(tmp_path, rows)
+    fast.apply([(_fp(rows[1]), dataclasses.replace(rows[1], title="Kiwi"))], [])
+    monkeypatch.setattr(postings_process, "_BOOT", "import time\ntime.sleep(60)\n")  # a worker that hangs
+    with caplog.at_level(logging.INFO):
+        fast.read_postings_in_background()
+        deadline = time.monotonic() + 10
+        while fast._worker._proc is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert fast._worker._proc is not None
+        t = time.perf_counter()
+        fast.close()
+        thread = fast._postings_thread
+        assert thread is not None
+        thread.join(30)
+        assert time.perf_counter() - t < 10 and not thread.is_alive()
+    assert fast._worker.stopped and not fast._in_process  # stopped, not failed: no in-process read after it
+    assert not [r for r in caplog.records if "could not" in r.getMessage() or "cannot read" in r.getMessage()]
 
 
 def test_query_words_become_the_tokens_fts5_looks_for() -> None:
@@ -894,57 +980,6 @@ def test_postings_read_in_small_steps_are_the_same(tmp_path: Path, monkeypatch, 
     for name in ("starts", "docs", "freqs", "lengths", "rowids"):
         assert np.array_equal(getattr(stepped, name), getattr(whole, name)), name
     assert _same(fast.search("pink hair girl", limit=1000), slow.search("pink hair girl", limit=1000))
-
-
-def test_a_search_during_a_read_of_the_postings_does_not_wait_for_it(tmp_path: Path, monkeypatch) -> None:
-    rows = _random_rows(random.Random(12), 60)
-    fast, slow = _pair(tmp_path, rows)
-    fast.apply([(_fp(rows[0]), dataclasses.replace(rows[0], title="Okapi"))], [])
-    slow.apply([(_fp(rows[0]), dataclasses.replace(rows[0], title="Okapi"))], [])
-    reading, release = threading.Event(), threading.Event()
-    real = store_module.read_postings
-
-    def slow_read(*args: Any, **kwargs: Any) -> Any:
-        reading.set()
-        assert release.wait(30)
-        return real(*args, **kwargs)
-    monkeypatch.setattr(store_module, "read_postings", slow_read)
-    fast.read_postings_in_background()
-    assert reading.wait(10)
-    t = time.perf_counter()
-    got = fast.search("okapi pink", limit=1000)  # FTS5 ranks: the read holds its lock, not this search
-    assert time.perf_counter() - t < 2.0 and _same(got, slow.search("okapi pink", limit=1000))
-    release.set()
-    thread = fast._postings_thread
-    assert thread is not None
-    thread.join(30)
-    assert fast._postings is not None and fast._postings.version == fast._version
-
-
-def test_closing_the_store_stops_a_read_without_a_warning(tmp_path: Path, monkeypatch, caplog) -> None:
-    rows = _random_rows(random.Random(13), 30)
-    fast, _ = _pair(tmp_path, rows)
-    fast.apply([(_fp(rows[1]), dataclasses.replace(rows[1], title="Kiwi"))], [])
-    started, closed = threading.Event(), threading.Event()
-    real = store_module.read_postings
-
-    def held_read(conn: sqlite3.Connection, *args: Any, **kwargs: Any) -> Any:
-        started.set()
-        assert closed.wait(30)
-        return real(conn, *args, **kwargs)  # interrupted: the store was closed meanwhile
-    monkeypatch.setattr(store_module, "read_postings", held_read)
-    with caplog.at_level(logging.WARNING):
-        fast.read_postings_in_background()
-        assert started.wait(10)
-        conn = fast._postings_conn
-        assert conn is not None
-        fast.close()
-        closed.set()
-        thread = fast._postings_thread
-        assert thread is not None
-        thread.join(30)
-    assert not thread.is_alive() and fast._postings_conn is None
-    assert not [r for r in caplog.records if "cannot read the full-text index" in r.getMessage()]
 
 
 def test_rows_tied_at_the_limit_are_cut_by_name(tmp_path: Path) -> None:
