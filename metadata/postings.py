@@ -26,10 +26,11 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
+import pathlib
 import sqlite3
 import sys
 import threading
-import zipfile
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -244,26 +245,44 @@ def to_bytes(postings: Postings) -> bytes:
     return buffer.getvalue()
 
 
+_DTYPES = {"rowids": np.int64, "lengths": np.float64, "starts": np.int64, "docs": np.int32}
+
+
 def from_bytes(data: bytes, version: int) -> Postings:
-    """Postings from to_bytes, as of `version`; ValueError for anything that is not such postings."""
+    """Postings from to_bytes, as of `version`; ValueError for anything that is not such postings
+    (every array one-dimensional, of its type, and fitting the others)."""
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            counts = [int(c) for c in z["counts"]]
-            terms = _split(z["terms"], counts[0])
-            values = {c: {v: i for i, v in enumerate(_split(z[f"values_{c}"], n))}
-                      for c, n in zip(FILTER_COLUMNS, counts[1:], strict=True)}
-            postings = Postings(version=version, rowids=z["rowids"], lengths=z["lengths"],
-                                codes={c: z[f"codes_{c}"] for c in FILTER_COLUMNS}, values=values,
-                                terms={t: i for i, t in enumerate(terms)}, starts=z["starts"], docs=z["docs"],
-                                freqs=z["freqs"])
-    except (KeyError, OSError, EOFError, UnicodeDecodeError, TypeError, IndexError, zipfile.BadZipFile) as e:
+            arrays = {name: z[name] for name in z.files}
+        for name, dtype in _DTYPES.items():
+            if arrays[name].dtype != dtype:
+                raise ValueError(f"{name} is {arrays[name].dtype}")
+        if arrays["freqs"].dtype not in (np.float32, np.float64):
+            raise ValueError(f"freqs is {arrays['freqs'].dtype}")
+        for column in FILTER_COLUMNS:
+            if arrays[f"codes_{column}"].dtype != np.int32:
+                raise ValueError(f"codes of {column} are {arrays[f'codes_{column}'].dtype}")
+        if any(a.ndim != 1 for a in arrays.values()):
+            raise ValueError("an array is not one-dimensional")
+        counts = [int(c) for c in arrays["counts"]]
+        terms = _split(arrays["terms"], counts[0])
+        values = {c: {v: i for i, v in enumerate(_split(arrays[f"values_{c}"], n))}
+                  for c, n in zip(FILTER_COLUMNS, counts[1:], strict=True)}
+        postings = Postings(version=version, rowids=arrays["rowids"], lengths=arrays["lengths"],
+                            codes={c: arrays[f"codes_{c}"] for c in FILTER_COLUMNS}, values=values,
+                            terms={t: i for i, t in enumerate(terms)}, starts=arrays["starts"], docs=arrays["docs"],
+                            freqs=arrays["freqs"])
+        rows, starts, docs = postings.rows, postings.starts, postings.docs
+        if (len(starts) != len(terms) + 1 or int(starts[0]) != 0 or int(starts[-1]) != len(docs)
+                or bool(np.any(np.diff(starts) < 0)) or len(postings.lengths) != rows or len(docs) != len(postings.freqs)
+                or any(len(a) != rows for a in postings.codes.values())
+                or any(len(values[c]) and int(postings.codes[c].max(initial=0)) >= len(values[c]) for c in values)
+                or (len(docs) and (int(docs.max()) >= rows or int(docs.min()) < 0))):
+            raise ValueError("the arrays do not fit together")
+    except ValueError as e:
+        raise ValueError(f"not postings: {e}") from e
+    except Exception as e:  # noqa: BLE001 - a damaged archive fails in many ways (zipfile, zlib, numpy)
         raise ValueError(f"not postings: {type(e).__name__}") from e
-    rows = postings.rows
-    if (len(postings.starts) != len(terms) + 1 or len(postings.lengths) != rows or len(postings.docs) !=
-            len(postings.freqs) or any(len(a) != rows for a in postings.codes.values())
-            or (len(postings.starts) and int(postings.starts[-1]) != len(postings.docs))
-            or (len(postings.docs) and (int(postings.docs.max()) >= rows or int(postings.docs.min()) < 0))):
-        raise ValueError("not postings: the arrays do not fit together")
     return postings
 
 
@@ -271,7 +290,8 @@ def worker_main(argv: Sequence[str]) -> int:
     """A worker process: read the postings of the store at argv[0] (FTS table argv[1], columns and
     weights as JSON in argv[2] and argv[3]) and write them to stdout (to_bytes)."""
     path, table, columns, weights = argv
-    conn = sqlite3.connect(path, timeout=5.0, isolation_level=None)
+    uri = pathlib.Path(os.path.abspath(path)).as_uri() + "?mode=rw"  # (never creates a store that went away)
+    conn = sqlite3.connect(uri, uri=True, timeout=5.0, isolation_level=None)
     try:
         postings = read_postings(conn, table, json.loads(columns), json.loads(weights), 0)
     finally:

@@ -669,14 +669,14 @@ class IndexStore:
                     if read is None:
                         return None
                     postings = read
-            except (sqlite3.Error, MemoryError) as e:
+            except Exception as e:  # noqa: BLE001 - never a traceback per search: one line, FTS5 ranks
                 if isinstance(e, sqlite3.OperationalError) and "interrupt" in str(e):
                     log.debug("index store %r: reading the postings was stopped (closed or set aside)", self.path)
                     return None
                 if self._version == version:
                     self._postings_failed = version
-                log.warning("index store %r: cannot read the full-text index into memory (%s); searches rank "
-                            "in SQLite", self.path, printable(str(e), 200))
+                log.warning("index store %r: cannot read the full-text index into memory (%s: %s); searches "
+                            "rank in SQLite", self.path, type(e).__name__, printable(str(e), 200))
                 return None
             self.postings_seconds = time.perf_counter() - started
             self.postings_reads += 1
@@ -697,7 +697,7 @@ class IndexStore:
             except WorkerFailed as e:
                 if self._worker.stopped:
                     return None  # closed or set aside meanwhile
-                self._in_process = True
+                self._in_process = e.unavailable  # (for good only when no worker can ever start here)
                 log.info("index store %r: the postings are read in this process (a worker could not: %s)",
                          self.path, e)
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)

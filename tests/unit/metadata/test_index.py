@@ -815,14 +815,7 @@ def test_a_quick_recheck_lists_only_folders_whose_mtime_changed(lib, kit, monkey
     _age_folders(lib.models)
     index = lib.index(clock=clock)
     assert index.scan().total == 12 and not index.full_scan_due(10)
-    listed: list[str] = []
-    real_scandir = os.scandir
-
-    def spy(path: Any) -> Any:
-        listed.append(os.fspath(path))
-        return real_scandir(path)
-
-    monkeypatch.setattr(os, "scandir", spy)
+    listed = _scandir_spy(monkeypatch)
     clock.t += 10
     assert index.recheck_if_due(10, quick=True) is False
     assert listed == []  # nothing listed, no file stat'ed: every folder's mtime was the same

@@ -886,10 +886,28 @@ def test_postings_cross_processes_as_plain_arrays_and_nothing_else_loads() -> No
     assert back.version == 7 and back.terms == p.terms and back.values == p.values
     assert back.search(["pink", "hair"], {"kind": "lora"}, 50) == p.search(["pink", "hair"], {"kind": "lora"}, 50)
     import io
-    buffer = io.BytesIO()
-    np.savez(buffer, rowids=np.asarray([object()], dtype=object))  # a pickled object inside
-    for bad in (b"", b"not a zip", buffer.getvalue(), to_bytes(p)[:-100]):
-        with pytest.raises(ValueError):
+    import zipfile
+
+    def archive(**changes: Any) -> bytes:
+        with np.load(io.BytesIO(to_bytes(p)), allow_pickle=False) as z:
+            arrays = {name: z[name] for name in z.files}
+        arrays.update(changes)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        return buffer.getvalue()
+    with pytest.raises(ValueError, match="allow_pickle"):
+        from_bytes(archive(rowids=np.asarray([object()] * p.rows, dtype=object)), 1)  # a pickle inside: not loaded
+    deflated = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(to_bytes(p))) as src, zipfile.ZipFile(deflated, "w", zipfile.ZIP_DEFLATED) as dst:
+        for name in src.namelist():
+            dst.writestr(name, src.read(name))
+    damaged = bytearray(deflated.getvalue())
+    damaged[200:260] = b"\xff" * 60
+    bad_shapes = [archive(docs=p.docs.astype(np.float64)), archive(docs=np.asarray(3, dtype=np.int32)),
+                  archive(starts=p.starts[::-1].copy()), archive(docs=p.docs + p.rows),
+                  archive(counts=np.asarray([len(p.terms) + 1, 1, 1, 1], dtype=np.int64))]
+    for bad in (b"", b"not a zip", to_bytes(p)[:-100], bytes(damaged), *bad_shapes):
+        with pytest.raises(ValueError, match="not postings"):
             from_bytes(bad, 1)
 
 
@@ -994,3 +1012,51 @@ def test_filters_must_be_strings(tmp_path: Path) -> None:
     for bad in ({"architecture": ["sdxl"]}, {"family": 5}):
         with pytest.raises(TypeError, match="must be a string"):
             fast.search("pink", **bad)  # type: ignore[arg-type]
+
+
+def test_a_stop_while_the_worker_starts_is_not_lost(tmp_path: Path, monkeypatch) -> None:
+    fast, _ = _pair(tmp_path, _random_rows(random.Random(17), 20))
+    worker = PostingsProcess()
+    started: list[Any] = []
+    real_popen = postings_process.subprocess.Popen
+
+    def popen_then_stop(*args: Any, **kwargs: Any) -> Any:
+        proc = real_popen(*args, **kwargs)
+        started.append(proc)
+        worker.stop()  # the store is closed between the start and the worker's registration
+        return proc
+    monkeypatch.setattr(postings_process.subprocess, "Popen", popen_then_stop)
+    with pytest.raises(WorkerFailed, match="stopped"):
+        worker.read(fast.path, "models_fts", store_module.FTS_COLUMNS, store_module.FTS_WEIGHTS, 1)
+    assert worker.stopped and started and started[0].poll() is not None  # killed and reaped
+
+
+def test_the_worker_imports_nothing_from_the_store_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    marker = tmp_path / "imported"
+    for name in ("json", "numpy", "sqlite3", "io", "math"):  # shadows a worker would import if it looked here
+        (folder / f"{name}.py").write_text(f"open({str(marker)!r}, 'a').write({name!r})\n", encoding="utf-8")
+    store = IndexStore(str(folder / "s.sqlite3"))
+    store.open()
+    rows = _random_rows(random.Random(18), 20)
+    store.apply([(_fp(r), r) for r in rows], [])
+    assert store.build_postings() is not None and not store._in_process
+    assert not marker.exists()
+
+
+def test_the_worker_never_creates_a_store_that_went_away(tmp_path: Path) -> None:
+    from intelligent_pipeline.metadata.postings import worker_main
+    gone = tmp_path / "gone.sqlite3"
+    with pytest.raises(sqlite3.OperationalError):
+        worker_main([str(gone), "models_fts", "[]", "[]"])
+    assert not gone.exists()
+
+
+def test_a_frozen_host_reads_postings_in_process_for_good(tmp_path: Path, monkeypatch) -> None:
+    rows = _random_rows(random.Random(19), 30)
+    fast, slow = _pair(tmp_path, rows)
+    monkeypatch.setattr(postings_process.sys, "frozen", True, raising=False)
+    fast._postings = None
+    assert fast.build_postings() is not None and fast._in_process
+    assert _same(fast.search("pink neon", limit=1000), slow.search("pink neon", limit=1000))
