@@ -20,10 +20,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
-from . import base_models
+from . import base_models, read_workers
 from .cache import Key
 from .events import PROGRESS_EVENT, EventSink
 from .paths import ModelPaths
+from .postings_process import WorkerFailed
 from .reader import MODEL_EXTENSIONS, Fingerprint, ModelFile, build_record
 from .records import FOLDER_KINDS, ModelRecord
 from .safe_open import describe, irregular_kind, printable
@@ -416,7 +417,35 @@ class ModelIndex:
         return self._read_all(files, total)
 
     def _read_all(self, files: list[ModelFile], total: int) -> Iterator[ModelRecord]:
-        """Files are read in chunks of CHUNK_FILES, each on one thread while reading costs CPU (a
+        """Many files (read_workers.WORKER_MIN_FILES, a first scan) are read by worker processes,
+        one per core (metadata/read_workers.py); the rest, or all where workers cannot run, here."""
+        done = 0
+        count = read_workers.worker_count()
+        if total >= read_workers.WORKER_MIN_FILES and count:
+            workers = read_workers.ReadWorkers(count)
+            try:
+                workers.start()
+                log.info("model index: %d files read by %d worker processes", total, count)
+                for chunk, records in read_workers.read_all(workers, self._chunks(files)):
+                    for f, record in zip(chunk, records, strict=True):
+                        yield record if record is not None else _safe_build(f)
+                        done += 1
+                        self._progress(done, total, f.name)
+            except WorkerFailed as e:
+                log.info("model index: reading in this process from file %d of %d (%s)", done + 1, total, e)
+            finally:
+                workers.close()
+        if done < total:
+            yield from self._read_here(files, done, total)
+
+    def _chunks(self, files: list[ModelFile]) -> Iterator[list[ModelFile]]:
+        for start in range(0, len(files), CHUNK_FILES):
+            if self._pausable:
+                self._wait_until_idle()
+            yield files[start:start + CHUNK_FILES]
+
+    def _read_here(self, files: list[ModelFile], first: int, total: int) -> Iterator[ModelRecord]:
+        """Files from `first` on are read in chunks of CHUNK_FILES, each on one thread while reading costs CPU (a
         local disk, a warm cache: threads there only contend for the GIL; at 19k warm files a pool
         of 4 took 2.5x as long), or on a pool of _READ_WORKERS threads while the chunk before it
         mostly waited for the disk (a cold cache, a network share), where overlapping reads pays.
@@ -424,7 +453,7 @@ class ModelIndex:
         pool: ThreadPoolExecutor | None = None
         threaded = False
         try:
-            for start in range(0, total, CHUNK_FILES):
+            for start in range(first, total, CHUNK_FILES):
                 if self._pausable:
                     self._wait_until_idle()
                 chunk = files[start:start + CHUNK_FILES]
