@@ -40,7 +40,7 @@ def _edge_ok(p: str) -> bool:
 
 
 _KNOWN_PHRASES = frozenset(q for q in (_norm_phrase(p) for p in V.KNOWN_PHRASES) if " " in q and _edge_ok(q))
-_BOILERPLATE = frozenset(_norm_phrase(p) for p in V.BOILERPLATE)
+_BOILERPLATE = frozenset(_norm_phrase(p) for p in V.BOILERPLATE | V.BASE_MODEL_WORDS)
 _MAX_PHRASE = max(len(p.split()) for p in _KNOWN_PHRASES | _BOILERPLATE)
 _QUALITY_HINTS = {_norm_phrase(k): v for k, v in V.QUALITY_HINTS.items()}
 

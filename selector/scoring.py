@@ -186,12 +186,44 @@ class Profile:
     def title_text(self) -> str:
         return self._meta_fields()[2][2]
 
+    @property
+    def title_head(self) -> tuple[frozenset[str], str]:
+        """(words, padded text) of the title's lead: what comes before its first bracket or
+        separator. CivitAI character titles put the name there and the series after it ("Saren
+        (Princess Connect! Re:Dive)", "Ram - Re:Zero"), so naming the series is not naming her."""
+        return _part(" ".join(words(title_head(self._title))))
+
     def fields(self, with_description: bool = True) -> tuple[tuple[str, frozenset[str], str], ...]:
         if not with_description:
             return self._meta_fields()
         if self._all_fields is None:
             self._all_fields = self._meta_fields() + (("description", self.desc_set, self.desc_text),)
         return self._all_fields
+
+
+_TITLE_OPENERS = ("(", "[", "{", "<", "\uff08", "\u3010", "\u300c", "\u300e", "\uff3b")
+_TITLE_CLOSERS = {"(": ")", "[": "]", "{": "}", "<": ">", "\uff08": "\uff09", "\u3010": "\u3011",
+                  "\u300c": "\u300d", "\u300e": "\u300f", "\uff3b": "\uff3d"}
+_TITLE_SEPARATORS = (" - ", " | ", " from ", " \u2013 ", " \u2014 ", "|", "/")
+
+
+def title_head(title: str) -> str:
+    """The lead of a title: leading bracketed labels ("[MM_LORA] ...") skipped, then cut at the
+    first bracket or separator. Linear: a few `find`s over at most 300 characters."""
+    t = title[:300].strip()
+    for _ in range(4):  # "[LoRA] [SDXL] Name (Series)"
+        if not t or t[0] not in _TITLE_CLOSERS:
+            break
+        end = t.find(_TITLE_CLOSERS[t[0]], 1)
+        if end < 0:
+            break
+        t = t[end + 1:].strip()
+    cut = len(t)
+    for mark in _TITLE_OPENERS + _TITLE_SEPARATORS:
+        i = t.find(mark)
+        if 0 < i < cut:
+            cut = i
+    return t[:cut] or title[:300]
 
 
 class _ProfileRef(weakref.ref):
@@ -446,7 +478,7 @@ def build_query(analysis: PromptAnalysis, prompt: str = "") -> Query:
     seen: dict[str, None] = {}  # ordered and O(1) per concept: a long prompt has thousands
     for c in list(analysis.key_concepts) + (extract_concepts(prompt)[0] if prompt else []):
         n = " ".join(words(c))
-        if n and n not in V.BOILERPLATE:
+        if n and n not in V.BOILERPLATE and n not in V.BASE_MODEL_WORDS:
             seen.setdefault(n)
     concepts = list(seen)[:MAX_QUERY_CONCEPTS]
     terms: list[QueryTerm] = []
@@ -819,13 +851,16 @@ def _anchored(query: Query, matches: Sequence[TermMatch], prof: Profile,
 
 
 def _names_character(query: Query, prof: Profile, parts: Sequence[tuple[str, float, tuple[str, ...]]]) -> bool:
-    """Whether the prompt names a character LoRA's character: a specific term of the prompt in its
-    title or its first trigger word, not only attributes it shares (hair colour, outfit)."""
+    """Whether the prompt names a character LoRA's character: a specific term of the prompt in the
+    lead of its title (before the series in brackets) or its first trigger word, not only
+    attributes it shares (hair colour, outfit) or the series it is from."""
     trig_set, trig_text = prof.items.first_trigger
+    head_set, head_text = prof.title_head
     for text, _, fields in parts:
         if query.kind_of(text) not in CORE_KINDS or query.weight_of(text) < 0.5:
             continue
-        if "title" in fields or make_term(text).in_text(trig_set, trig_text):
+        term = make_term(text)
+        if ("title" in fields and term.in_text(head_set, head_text)) or term.in_text(trig_set, trig_text):
             return True
     return False
 
@@ -873,8 +908,13 @@ def score_loras(records: Iterable[ModelRecord], analysis: PromptAnalysis, query:
     conf = max(0.0, min(1.0, analysis.style_confidence))
     for r, compat, prof, matches in found:
         acc = _Acc()
-        rel, parts = relevance(query, matches, df, pool)
-        for text, pts, fields in sorted(parts, key=lambda x: -x[1])[:6]:
+        # Whether to stack it at all: the prompt's terms it matches, and where, and nothing that
+        # depends on the rest of the library (how many other LoRAs match them), so that owning
+        # 300 "red dress" LoRAs, or 1,000 unrelated ones, never changes whether one is used.
+        rel, parts = relevance(query, matches)
+        # How it ranks among the accepted: a term many LoRAs match counts less there (rarity).
+        _, ranked = relevance(query, matches, df, pool)
+        for text, pts, fields in sorted(ranked, key=lambda x: -x[1])[:6]:
             acc.add(f"match:{text}", pts, f"{_fmt_fields(fields)} match '{text}'")
         core = sum(p for text, p, _ in parts if query.kind_of(text) in CORE_KINDS)
         relevant = rel >= MIN_LORA_RELEVANCE and core >= MIN_CORE_RELEVANCE

@@ -427,3 +427,7 @@ BASE_MODEL_HINTS: tuple[tuple[str, str], ...] = (
     ("flux", "Flux.1 D"), ("sdxl", "SDXL 1.0"), ("sd xl", "SDXL 1.0"), ("sd 1 5", "SD 1.5"), ("sd15", "SD 1.5"),
     ("sd1 5", "SD 1.5"), ("sd3", "SD 3.5"), ("sd 3 5", "SD 3.5"), ("sd3 5", "SD 3.5"), ("auraflow", "AuraFlow"),
 )
+# The same words name the family to run, not what the picture shows: they are never concepts,
+# so "a denim jacket, flux" does not look for LoRAs titled "... (Flux)".
+# "sd" is what is left of "SD 1.5" once the prompt is cut at its full stops.
+BASE_MODEL_WORDS = frozenset(h for h, _ in BASE_MODEL_HINTS) | {"sd"}

@@ -115,6 +115,20 @@ def test_suggested_base_model_only_when_strongly_implied(prompt, base):
     assert analyze_keywords(prompt).suggested_base_model == base
 
 
+@pytest.mark.parametrize("prompt,concepts", [
+    ("man wearing a denim jacket, flux", ["man", "denim jacket"]),
+    ("sdxl, a red fox in the snow", ["red fox", "snow"]),
+    ("a castle, SD 1.5", ["castle"]),
+])
+def test_base_model_words_route_the_family_and_are_not_concepts(prompt, concepts):
+    # "flux" picks the family; as a concept it would stack any LoRA titled "... (Flux)".
+    got = analyze_keywords(prompt)
+    assert set(concepts) <= set(got.key_concepts)
+    assert set(got.key_concepts) <= set(concepts) | {w for c in concepts for w in c.split()}
+    assert not {"flux", "sdxl", "sd", "sd 1 5"} & set(got.key_concepts)
+    assert got.suggested_base_model
+
+
 def test_steps_and_cfg_by_style_and_to_dict_is_the_contract_shape():
     d = analyze_keywords("anime girl").to_dict()
     for key in ("style", "content_type", "suggested_base_model", "key_concepts", "recommended_lora_tags",
