@@ -15,7 +15,7 @@ import logging
 import math
 import statistics
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -24,13 +24,17 @@ from ..metadata.records import ModelRecord
 from . import architectures as A
 from . import compat
 from .analysis import STYLE_CHOICES, PromptAnalysis, analyze_keywords, normalize_style
+from .coverage import FAMILY_FIT_MAX, NO_FIT, counts_for_coverage, family_fits, stack_by_coverage
 from .samplers import is_a1111_name, normalize_sampler, normalize_scheduler
 from .scoring import (
+    CORE_KINDS,
     LoraContext,
     Query,
     Score,
+    TermMatch,
     build_query,
-    concept_weight,
+    could_be_stacked,
+    match_terms,
     profile,
     score_checkpoint,
     score_loras,
@@ -629,6 +633,56 @@ def _checkpoint_entry(s: Score, kind: str, reasons: list[str]) -> dict[str, Any]
             "guessed_architecture": s.guessed_architecture}
 
 
+def _with_family_fit(scored: list[Score], records: Sequence[ModelRecord], analysis: PromptAnalysis, query: Query,
+                     ov: Mapping[str, Any], excl: set[str], max_nsfw_level: int) -> list[Score]:
+    """The checkpoint scores with what each one's family has in LoRAs for the prompt added, for
+    the checkpoints close enough to the best for that to matter; sorted again."""
+    usable = [s for s in scored if s.usable]
+    if len(usable) < 2:
+        return scored
+    floor = usable[0].total - FAMILY_FIT_MAX
+
+    def context(s: Score) -> LoraContext | None:
+        if not s.usable or s.total < floor or (s.architecture == "unknown" and not base_models.is_known(s.base_model)):
+            return None
+        return LoraContext(s.architecture, s.base_model or "Unknown", s.guessed_architecture)
+
+    contexts = {id(s): context(s) for s in scored}
+    distinct = list(dict.fromkeys(c for c in contexts.values() if c is not None))
+    if len(distinct) < 2:
+        return scored  # one family among the close ones: its LoRAs cannot decide between them
+    # The LoRAs that could be stacked for the prompt's specific concepts (generic words such as
+    # "girl" or "anime" prefer no family), their matches found once for every family looked at.
+    strong = frozenset(f for q in query.terms if q.kind in CORE_KINDS and q.weight >= 0.5
+                       for f in (q.term.words if not q.term.phrases else q.term.tokens[:1]))
+    matched: dict[str, list[TermMatch]] = {}
+    loras: list[ModelRecord] = []
+    for r in records:
+        if r.kind == "lora" and not r.excluded and not _is_excluded(r, excl):
+            prof = profile(r)
+            if not prof.shares_words(strong):
+                continue
+            found = match_terms(query, prof)
+            if found and could_be_stacked(query, found):
+                matched[r.name] = found
+                loras.append(r)
+    if not loras:
+        return scored
+    slots = max(0, min(MAX_LORAS_LIMIT, int(ov.get("max_loras", DEFAULT_MAX_LORAS))))
+    fits = family_fits(loras, analysis, query, distinct, slots=slots, max_nsfw_level=max_nsfw_level,
+                       matched=matched)
+    out: list[Score] = []
+    for s in scored:
+        ctx = contexts[id(s)]
+        fit = fits.get(ctx, NO_FIT) if ctx is not None else NO_FIT
+        if fit.points > 0:
+            s = replace(s, total=s.total + fit.points, components={**s.components, "loras": fit.points},
+                        reasons=s.reasons + (fit.reason(),))
+        out.append(s)
+    out.sort(key=lambda s: (not s.usable, -s.total, s.record.name))
+    return out
+
+
 def choose_checkpoint(plan: dict[str, Any], records: Iterable[ModelRecord], overrides: Any = None, *,
                       vaes: Iterable[ModelRecord] | None = None, text_encoders: Iterable[ModelRecord] | None = None,
                       valid_samplers: Sequence[str] | None = None, valid_schedulers: Sequence[str] | None = None,
@@ -697,6 +751,7 @@ def choose_checkpoint(plan: dict[str, Any], records: Iterable[ModelRecord], over
             ok, why, _, _ = usable(r)
             scored.append(score_checkpoint(r, analysis, query, quality, max_nsfw_level, (ok, why)))
         scored.sort(key=lambda s: (not s.usable, -s.total, s.record.name))
+        scored = _with_family_fit(scored, all_records, analysis, query, ov, excl, max_nsfw_level)
         if not scored or not scored[0].usable:
             if not ckpts:
                 raise PlanError("no checkpoint or diffusion model in the library")
@@ -981,26 +1036,15 @@ def choose_loras(plan: dict[str, Any], lora_records: Iterable[ModelRecord], over
                                skip=lambda r: r.excluded or r.name in chosen_names or _is_excluded(r, excl))
     # A pin covers its concepts: no second LoRA for the same thing.
     covered: set[str] = {t for item in selected if item["score"] is not None
-                         for t in item["score"].matched if _counts_for_coverage(t)}
-    selected_auto: set[str] = set()
-    notes: dict[str, str] = {}
-    for s in scores:
-        if not s.usable:
-            continue
-        if len(selected_auto) >= auto_slots:
-            break
-        specific = {t for t in s.matched if _counts_for_coverage(t)}
-        if specific and specific <= covered:
-            notes[s.record.name] = "covers the same concepts as a LoRA already chosen"
-            continue
-        covered |= specific
+                         for t in item["score"].matched if counts_for_coverage(t)}
+    picked, notes = stack_by_coverage(scores, auto_slots, covered)
+    for s in picked:
         strength, why = _strength(s.record, s.compatibility or "full")
         reasons = list(s.reasons)
         if s.compatibility == "partial":
             reasons.append(f"partial fit: a {s.record.base_model} LoRA on a {ctx.base_model} checkpoint")
         selected.append({"record": s.record, "score": s, "compatibility": s.compatibility, "reasons": reasons,
                          "strength": strength, "strength_why": why, "exact": False, "pinned": False})
-        selected_auto.add(s.record.name)
     if limit == 0 and scores:
         notes.setdefault(scores[0].record.name, "max_loras is 0")
 
@@ -1053,10 +1097,6 @@ def choose_loras(plan: dict[str, Any], lora_records: Iterable[ModelRecord], over
     plan["warnings"].extend(w for w in warnings if w not in plan["warnings"])
     log.debug("LoRAs %s from %d compatible", [lo["name"] for lo in loras], pool)
     return plan
-
-
-def _counts_for_coverage(text: str) -> bool:
-    return concept_weight(text) >= 1.0
 
 
 # --- the whole plan, and its summary -------------------------------------------------------------

@@ -7,7 +7,8 @@ tens of thousands of LoRAs is a set look-up per model.
 
 Points, in one place so they can be weighed against each other:
 - checkpoints: style up to +35 (a clearly different style -12), concepts up to +15, base model the
-  prompt implies +25 (same architecture +8), popularity up to +8, family tier per quality +-6,
+  prompt implies +25 (same architecture +8), popularity up to +8 (+4 without figures), LoRAs
+  of its family for the prompt up to +15 (planner), family tier per quality +-6,
   few-step distilled models +4 for fast, -1..-5 above it,
   unknown family -8, NSFW above the limit for a SFW prompt -20;
 - LoRAs: per concept, the best field (trigger 9/14, tags 8/14, title 8/12, description 3/5 for a
@@ -26,7 +27,7 @@ import logging
 import math
 import weakref
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..metadata import base_models
 from ..metadata.records import ModelRecord
@@ -40,10 +41,12 @@ log = logging.getLogger(__name__)
 
 DESCRIPTION_LIMIT = 2000  # characters of a description that are read: the start says what a model is
 MIN_LORA_RELEVANCE = 10.0
+MAX_TRIGGER_ITEMS = 32  # trigger words looked at for what a LoRA is about
 MIN_CORE_RELEVANCE = 5.0  # of which from the prompt's own concepts, not synonyms or style tags
 # Few-step distilled families (Lightning, Turbo, LCM, Schnell): ideal for "fast", a compromise above it.
 _DISTILLED_SPECS = frozenset({"sd1_fast", "sdxl_fast", "sd3_fast", "flux_schnell"})
 _DISTILLED_PREFERENCE = {"fast": 4.0, "balanced": -1.0, "high": -3.0, "ultra": -5.0}
+UNKNOWN_POPULARITY = 0.5  # the popularity share of a checkpoint without CivitAI figures
 NSFW_NAMES = {1: "PG", 2: "PG-13", 4: "R", 8: "X", 16: "XXX", 32: "blocked"}
 
 
@@ -119,11 +122,15 @@ class Profile:
     """
 
     __slots__ = ("words", "has_tags", "_tags", "_title", "_trig", "_desc_raw", "_downloads", "_likes",
-                 "_fields", "_all_fields", "_desc_text", "_desc_set", "_style", "_items", "__weakref__")
+                 "_fields", "_all_fields", "_desc_text", "_desc_set", "_style", "_items", "title_is_file_name",
+                 "_head", "_trig_items",
+                 "__weakref__")
 
     def __init__(self, record: ModelRecord) -> None:
         self._tags = record.tags
         self._title = record.title or ""
+        # no title of its own: the index fell back to the file's name
+        self.title_is_file_name = not self._title or self._title == record.stem
         self._trig = record.trigger_words
         self._desc_raw = record.description or ""
         self._downloads = record.downloads
@@ -137,6 +144,8 @@ class Profile:
         self._desc_set: frozenset[str] | None = None
         self._style: dict[str, float] | None = None
         self._items: ItemInfo | None = None
+        self._head: tuple[frozenset[str], str] | None = None
+        self._trig_items: tuple[tuple[str, ...], ...] | None = None
 
     @property
     def popularity(self) -> float:
@@ -187,11 +196,28 @@ class Profile:
         return self._meta_fields()[2][2]
 
     @property
+    def trigger_items(self) -> tuple[tuple[str, ...], ...]:
+        """The words of each trigger word (comma-separated lists split), the first 32."""
+        if self._trig_items is None:
+            self._trig_items = tuple(tuple(words(x)) for x in split_trigger_words(self._trig)[:MAX_TRIGGER_ITEMS])
+        return self._trig_items
+
+    @property
+    def trigger_head(self) -> tuple[frozenset[str], str]:
+        """(words, padded text) of the lead of the first trigger word: "saren" of
+        "saren_\\(princess_connect!\\)" (Danbooru puts the series in brackets too)."""
+        first = split_trigger_words(self._trig[:1])[:1]
+        return _part(" ".join(words(title_head(first[0].replace("\\(", "(").replace("\\)", ")"))))) \
+            if first else (_EMPTY, " ")
+
+    @property
     def title_head(self) -> tuple[frozenset[str], str]:
         """(words, padded text) of the title's lead: what comes before its first bracket or
         separator. CivitAI character titles put the name there and the series after it ("Saren
         (Princess Connect! Re:Dive)", "Ram - Re:Zero"), so naming the series is not naming her."""
-        return _part(" ".join(words(title_head(self._title))))
+        if self._head is None:
+            self._head = _part(" ".join(words(title_head(self._title))))
+        return self._head
 
     def fields(self, with_description: bool = True) -> tuple[tuple[str, frozenset[str], str], ...]:
         if not with_description:
@@ -361,6 +387,8 @@ class Query:
     words: frozenset[str]  # a word each term needs (a phrase: its first): a model sharing none matches nothing
     by_word: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False)  # word form -> terms
     by_text: dict[str, QueryTerm] = field(default_factory=dict, compare=False)
+    # every form of every word of the prompt's own terms (concepts, their words, near-equivalents)
+    core_forms: frozenset[str] = field(default=frozenset(), compare=False)
 
     def candidates(self, present: Iterable[str]) -> list[int]:
         """Indices (in order) of the terms that can match a text with these words."""
@@ -547,7 +575,8 @@ def build_query(analysis: PromptAnalysis, prompt: str = "") -> Query:
     by_text: dict[str, QueryTerm] = {}
     for q in terms:
         by_text.setdefault(q.term.text, q)
-    return Query(tuple(terms), frozenset(by_word), {f: tuple(v) for f, v in by_word.items()}, by_text)
+    core_forms = frozenset(f for q in terms if q.kind in CORE_KINDS for tok in q.term.tokens for f in word_forms(tok))
+    return Query(tuple(terms), frozenset(by_word), {f: tuple(v) for f, v in by_word.items()}, by_text, core_forms)
 
 
 def _contrastive(word: str) -> bool:
@@ -678,6 +707,19 @@ def relevance(query: Query, matches: Sequence[TermMatch], df: dict[int, int] | N
     return total, result
 
 
+def could_be_stacked(query: Query, matches: Sequence[TermMatch]) -> bool:
+    """A cheap upper bound of `relevance` against the bars of the stack decision: False means no
+    LoRA with these matches can be stacked (a phrase and its words never count more than all)."""
+    total = core = 0.0
+    for m in matches:
+        q = query.terms[m.index]
+        pts = m.points * q.weight
+        total += pts
+        if q.kind in CORE_KINDS:
+            core += pts
+    return total >= MIN_LORA_RELEVANCE and core >= MIN_CORE_RELEVANCE
+
+
 def _fmt_fields(fields: tuple[str, ...]) -> str:
     return "/".join(fields)
 
@@ -793,6 +835,10 @@ def score_checkpoint(record: ModelRecord, analysis: PromptAnalysis, query: Query
     if prof.popularity > 0:
         acc.add("popularity", 8.0 * prof.popularity,
                 f"{_fmt_count(record.downloads)} downloads, {_fmt_count(record.likes)} likes")
+    elif record.downloads <= 0 and record.likes <= 0:
+        # No figures is not few downloads: a model known only by its file is counted as middling,
+        # so that a missing sidecar does not decide between two models.
+        acc.add("popularity", UNKNOWN_POPULARITY * 8.0, "no download figures: counted as middling")
 
     # Family size versus the quality asked for.
     tier_pts = spec.quality_tier * preset(quality).tier_weight
@@ -828,33 +874,86 @@ _ANCHOR_WEIGHT = 0.35  # generic words ("girl" in a title) anchor nothing
 
 def _anchored(query: Query, matches: Sequence[TermMatch], prof: Profile,
               parts: Sequence[tuple[str, float, tuple[str, ...]]]) -> bool:
-    """Whether a match touches what the LoRA is about: its title, trigger words or first tags (any
-    term, related ones too), or at least two of the prompt's own concepts.
+    """Whether the prompt asks for what the LoRA is about, not for a side detail of it.
 
-    A "grey hair" tag far down an elderly-portrait LoRA's list is a side effect of it, not a
-    reason to stack it on "anime girl with grey hair".
+    What a LoRA is about is said by the lead of its title, its first trigger word and its first
+    subject tags. A match anchors when the prompt says most of the title's lead or of the first
+    trigger word (or of any longer trigger phrase), or hits its first subject tag (the second
+    too where its title shares a word with the prompt); or when it hits two of the prompt's own
+    concepts. So
+    "sunset", fifth in the trigger list of a hair LoRA, or "table" in "Breast on Table", is no
+    reason to stack them; nor is a "grey hair" tag far down an elderly-portrait LoRA's list.
     """
-    ident = prof.items.subject
-    for m in matches:
-        q = query.terms[m.index]
-        if q.weight < _ANCHOR_WEIGHT:
-            continue
-        if "title" in m.fields or "trigger words" in m.fields:
+    strong = [m for m in matches if query.terms[m.index].weight >= _ANCHOR_WEIGHT]
+    if any("title" in m.fields for m in strong) and title_covered(query, prof):
+        return True
+    if any("trigger words" in m.fields for m in strong):
+        for i, item in enumerate(prof.trigger_items):
+            content, hit = _coverage(query, item)
+            if hit and 2 * hit > content and (i == 0 or content >= 2):
+                return True
+    items = prof.items
+    if strong and items.subject:
+        hits_identity = hits_subject = False
+        for m in strong:
+            t = query.terms[m.index].term
+            if t.phrases:
+                texts = [p.strip() for p in t.phrases]
+                hits_identity = hits_identity or any(x in items.identity for x in texts)
+                hits_subject = hits_subject or any(x in items.subject for x in texts)
+            else:
+                hits_identity = hits_identity or not t.words.isdisjoint(items.identity)
+                hits_subject = hits_subject or not t.words.isdisjoint(items.subject)
+        if hits_identity:
             return True
-        t = q.term
-        if ident and (not t.words.isdisjoint(ident) if not t.phrases else any(p.strip() in ident for p in t.phrases)):
-            return True
+        if hits_subject:
+            # the second subject tag counts where the title agrees, or where there is no
+            # title to agree (only the file's name)
+            content, hit = _coverage(query, prof.title_head[1].split())
+            if hit or not content or prof.title_is_file_name:
+                return True
     if not prof.has_tags:
         return True  # a description is all there is: nothing to tell a side remark from the subject
     core = [p for text, p, _ in parts if query.kind_of(text) in CORE_KINDS and p >= 4.0]
     return len(core) >= 2
 
 
+# Words of a title that say what kind of file it is, not what it shows.
+_TITLE_NOISE = (V.GENERIC_WORDS | V.GENERIC_STYLE_WORDS | V.CATEGORY_TAGS | V.STOP_WORDS | V.BASE_MODEL_WORDS
+                | {"stable", "diffusion", "lycoris", "locon", "loha", "lokr", "dora", "lora", "version", "final",
+                   "beta", "alpha", "test", "sd1", "sd15", "sdxl", "xl", "illustrious", "noobai", "pony", "flux"})
+
+
+def _coverage(query: Query, tokens: Iterable[str]) -> tuple[int, int]:
+    """(content words, of which the prompt has) for a title's lead or a trigger word. A word in
+    another script counts only where the prompt has it too; words that say what kind of file it
+    is ("LoRA", "style", "v2") do not count."""
+    content = 0
+    hit = 0
+    for w in tokens:
+        if w in _TITLE_NOISE or len(w) < 2 or any(ch.isdigit() for ch in w):
+            continue
+        known = w in query.core_forms
+        if not known and not w.isascii():
+            continue
+        content += 1
+        hit += known
+    return content, hit
+
+
+def title_covered(query: Query, prof: Profile) -> bool:
+    """Whether the prompt says more than half of the content words of the lead of the title
+    ("Medicine Pills" for "pills and capsules... medicine": yes; "Breast on Table" for "on a
+    white table": no); a title with no content words ("LoRA v2") says nothing against a match."""
+    content, hit = _coverage(query, prof.title_head[1].split())
+    return content == 0 or 2 * hit > content
+
+
 def _names_character(query: Query, prof: Profile, parts: Sequence[tuple[str, float, tuple[str, ...]]]) -> bool:
     """Whether the prompt names a character LoRA's character: a specific term of the prompt in the
     lead of its title (before the series in brackets) or its first trigger word, not only
     attributes it shares (hair colour, outfit) or the series it is from."""
-    trig_set, trig_text = prof.items.first_trigger
+    trig_set, trig_text = prof.trigger_head
     head_set, head_text = prof.title_head
     for text, _, fields in parts:
         if query.kind_of(text) not in CORE_KINDS or query.weight_of(text) < 0.5:
@@ -876,13 +975,19 @@ class LoraContext:
 
 def score_loras(records: Iterable[ModelRecord], analysis: PromptAnalysis, query: Query, ctx: LoraContext,
                 max_nsfw_level: int = 2, skip: Callable[[ModelRecord], bool] | None = None,
+                matched: Mapping[str, list[TermMatch]] | None = None, rank: bool = True,
+                compatibility: Callable[[ModelRecord], str | None] | None = None,
                 ) -> tuple[list[Score], int]:
     """Scores of the LoRAs that are compatible and match the prompt at all; and the pool size.
 
     Two passes: the first finds, per compatible LoRA, which terms match (a set look-up for most),
-    counting how many LoRAs each term matches; the second turns matches into points, a term
-    matched by a large share of the library counting less (rarity), so that generic words cannot
-    drag in LoRAs the prompt is not about.
+    counting how many LoRAs each term matches; the second decides, from those matches alone,
+    whether each LoRA may be stacked, and gives it points for ranking, where a term matched by
+    a large share of the library counts less (rarity). `matched` (record name -> its matches,
+    from `match_terms`) spares the first look-up when the caller scores the same LoRAs for
+    several families; `rank=False` ranks by relevance alone, for a caller that only needs the
+    decision; `compatibility` replaces the check against `ctx` (a caller that filters by family
+    itself passes one that lets every LoRA through).
     """
     pool = 0
     found: list[tuple[ModelRecord, str, Profile, list[TermMatch]]] = []
@@ -890,14 +995,15 @@ def score_loras(records: Iterable[ModelRecord], analysis: PromptAnalysis, query:
     for r in records:
         if r.kind != "lora":
             continue
-        compat = lora_compatibility(r, ctx.architecture, ctx.base_model, ctx.guessed)
+        compat = lora_compatibility(r, ctx.architecture, ctx.base_model, ctx.guessed) if compatibility is None \
+            else compatibility(r)
         if compat is None:
             continue
         if skip is not None and skip(r):
             continue
         pool += 1
         prof = profile(r)
-        matches = match_terms(query, prof)
+        matches = match_terms(query, prof) if matched is None else matched.get(r.name, [])
         if not matches:
             continue
         for m in matches:
@@ -913,7 +1019,7 @@ def score_loras(records: Iterable[ModelRecord], analysis: PromptAnalysis, query:
         # 300 "red dress" LoRAs, or 1,000 unrelated ones, never changes whether one is used.
         rel, parts = relevance(query, matches)
         # How it ranks among the accepted: a term many LoRAs match counts less there (rarity).
-        _, ranked = relevance(query, matches, df, pool)
+        ranked = relevance(query, matches, df, pool)[1] if rank else parts
         for text, pts, fields in sorted(ranked, key=lambda x: -x[1])[:6]:
             acc.add(f"match:{text}", pts, f"{_fmt_fields(fields)} match '{text}'")
         core = sum(p for text, p, _ in parts if query.kind_of(text) in CORE_KINDS)
@@ -922,7 +1028,7 @@ def score_loras(records: Iterable[ModelRecord], analysis: PromptAnalysis, query:
         unanchored = relevant and not unnamed and not _anchored(query, matches, prof, parts)
         relevant = relevant and not unnamed and not unanchored
         if relevant:
-            if conf >= 0.4:
+            if rank and conf >= 0.4:
                 aff = style_affinity(r, prof)
                 share, strength, total = style_match(aff, analysis.style)
                 if share > 0 and strength > 0:
@@ -930,7 +1036,7 @@ def score_loras(records: Iterable[ModelRecord], analysis: PromptAnalysis, query:
                 elif total >= 4 and _dominant(aff) != analysis.style:
                     acc.add("style_mismatch", -6.0 * conf,
                             f"a LoRA of the '{_dominant(aff)}' style, the prompt is '{analysis.style}'")
-            if prof.popularity > 0:
+            if rank and prof.popularity > 0:
                 acc.add("popularity", 4.0 * prof.popularity,
                         f"{_fmt_count(r.downloads)} downloads, {_fmt_count(r.likes)} likes")
             if compat == "partial":
