@@ -1,12 +1,16 @@
 """Benchmarks: each prints its figure and a ratio against a baseline measured in the same run.
 
-    .venv/bin/python bench/run.py [--sparse N] [--only index,plan,prompts,import,store,hash]
+    .venv/bin/python bench/run.py [--sparse N] [--only index,plan,latency,prompts,import,store,hash]
 
 - index:  first scan and no-change rescan of a sparse N-model library (header-only files with
           mixed sidecars), against a bare os.walk + stat of the same tree (the floor for a walk).
 - plan:   POST /intelligent/api/plan on a real server over the synthetic library, against
           GET /system_stats on the same server (what any request costs there); also the planner
           alone over the sparse library.
+- latency: the planner's words path through the index over N sparse LoRAs and 300 checkpoints (LoRAs
+          retrieved by their words, never every record walked): median and p95 over 20 prompts,
+          against the same over 1,000 LoRAs and 300 checkpoints; beside it, the same plans walking
+          every record.
 - prompts: the planner over the sparse library with 100,000-character prompts of each adversarial
           shape (issue 5), against a plain 100,000-character prompt in the same run.
 - import: what importing the pack adds to ComfyUI's start, against ComfyUI importing its own
@@ -332,6 +336,89 @@ def bench_prompts(sparse: int, workdir: str) -> dict:
         out[shape] = {"ms": round(ms, 1), "vs_plain": round(ms / base_ms, 2)}
         print(f"100 KB prompt, {shape!r}: {ms:.0f} ms over {len(records)} models "
               f"-> {ms / base_ms:.2f}x the plain 100 KB prompt ({base_ms:.0f} ms)", flush=True)
+    return out
+
+
+# Prompts of every shape a user writes (none of them from the selection evaluation): a few words,
+# a sentence, a tag list, a character, a style, a long description, one naming nothing.
+LATENCY_PROMPTS = (
+    "anime girl with pink hair",
+    "a portrait photo of an old fisherman, 85mm, natural light",
+    "masterpiece, best quality, 1girl, solo, long hair, blue eyes, school uniform, cherry blossoms, outdoors",
+    "watercolor painting of a fox in a snowy forest",
+    "cyberpunk city street at night, neon signs, rain, reflections, cinematic",
+    "a knight in ornate armor standing on a cliff, dramatic lighting, fantasy art",
+    "pixel art of a small house by a lake",
+    "product shot of a perfume bottle on a marble table, studio lighting",
+    "a cat",
+    "ink sketch, samurai under a cherry tree, ukiyo-e style",
+    "a cozy living room interior with plants, warm afternoon light, photorealistic, wide angle",
+    "chibi character with big eyes, sticker design, white background",
+    "an astronaut riding a horse on the moon, digital art",
+    "close-up of a dragon's eye, highly detailed scales, macro",
+    "1990s retro anime screenshot, a girl with short hair waiting at a train platform at dusk, cel shading",
+    "a lighthouse on a rocky coast at dusk",
+    "steampunk airship over a victorian city, clouds, golden hour",
+    "minimalist logo of a mountain, flat vector",
+    "a woman in a red dress walking through paris at night, film grain, 35mm photo",
+    "low poly 3d render of a forest island floating in the sky",
+)
+
+
+def _latency_index(lib: str, store: str) -> ModelIndex:
+    index = ModelIndex(StaticModelPaths.from_models_dir(lib), cache_path=store)
+    index.scan()
+    index.prepare_search()  # what the runtime does in the background after a scan
+    warm_profiles(index.records())  # likewise (runtime._warm)
+    return index
+
+
+def _plan_times(source, rounds: int) -> list[float]:
+    times = []
+    for _ in range(rounds):
+        for prompt in LATENCY_PROMPTS:
+            request = planner.parse_request({"prompt": prompt})
+            t = time.perf_counter()
+            planner.build_plan(request, source)
+            times.append((time.perf_counter() - t) * 1000)
+    return times
+
+
+def _p95(times: list[float]) -> float:
+    return sorted(times)[max(0, int(round(0.95 * len(times))) - 1)]
+
+
+LATENCY_CHECKPOINTS = 300  # beside the LoRAs of the latency libraries (what issue 6 measured with)
+
+
+def bench_latency(sparse: int, workdir: str) -> dict:
+    """The planner's words path (analysis, checkpoint, LoRA retrieval and scoring; no LLM, no
+    embeddings) over `sparse` sparse LoRAs and 300 checkpoints through the index, against the same
+    over 1,000 LoRAs and 300 checkpoints (the baseline), each with the search postings and the scoring profiles
+    warm as the runtime keeps them; also one round of the same plans walking every record of the big
+    library (what a plan cost before retrieval)."""
+    figures = {}
+    for n in (1000, sparse):
+        lib = os.path.join(workdir, f"loras{n}")
+        if not os.path.isdir(lib):
+            subprocess.run([sys.executable, SYNTHLIB, "--sparse-library", str(n + LATENCY_CHECKPOINTS),
+                            "--sparse-checkpoints", str(LATENCY_CHECKPOINTS), "--out", lib], check=True,
+                           stdout=subprocess.DEVNULL)
+        index = _latency_index(lib, os.path.join(workdir, f"latency-store-{n}.sqlite3"))
+        _plan_times(index, 1)  # warm-up round
+        times = _plan_times(index, 5)
+        figures[n] = (statistics.median(times), _p95(times), len(index.records("lora")), index)
+    med, p95, loras, big = figures[sparse]
+    base_med, base_p95, base_loras, _ = figures[1000]
+    walk = statistics.median(_plan_times(big.records(), 1))
+    out = {"models": sparse, "loras": loras, "median_ms": round(med, 1), "p95_ms": round(p95, 1),
+           "baseline_loras": base_loras, "baseline_median_ms": round(base_med, 1),
+           "baseline_p95_ms": round(base_p95, 1), "ratio_median": round(med / base_med, 2),
+           "ratio_p95": round(p95 / base_p95, 2), "walk_every_record_median_ms": round(walk, 1)}
+    print(f"plan latency (words path) over {loras} LoRAs and {LATENCY_CHECKPOINTS} checkpoints: median {med:.1f} ms, p95 {p95:.1f} ms "
+          f"(targets 20 / 50 ms); over {base_loras} LoRAs: median {base_med:.1f} ms, p95 {base_p95:.1f} ms "
+          f"-> {med / base_med:.2f}x / {p95 / base_p95:.2f}x; walking all {loras} LoRAs instead: median "
+          f"{walk:.0f} ms", flush=True)
     return out
 
 
@@ -680,6 +767,8 @@ def main(argv: list[str] | None = None) -> int:
             results["restart"] = bench_restart(args.sparse, workdir)
         if "plan" in wanted:
             results["plan"] = bench_plan(os.path.join(tmp, "plan"))
+        if "latency" in wanted:
+            results["latency"] = bench_latency(args.sparse, workdir)
         if "prompts" in wanted:
             results["prompts"] = bench_prompts(args.sparse, workdir)
         if "import" in wanted:

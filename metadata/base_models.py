@@ -14,6 +14,8 @@ Compatibility of a LoRA on a checkpoint (`compatibility`):
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 from . import families as F
 
 # Legacy view used by tests and callers that list the families: (group, architecture, names lower-cased).
@@ -60,6 +62,7 @@ def _norm(base_model: str | None) -> str:
     return " ".join(base_model.lower().split()) if isinstance(base_model, str) else ""
 
 
+@lru_cache(maxsize=4096)  # (a plan asks it of every model; a library holds a few dozen spellings)
 def canonical(base_model: str | None) -> str | None:
     """CivitAI's spelling of a base-model string ("sdxl 1.0" -> "SDXL 1.0"), or None if not one we know."""
     n = _norm(base_model)
@@ -145,6 +148,7 @@ def family_architecture(family_id: str) -> str:
     return g.architecture if g else "unknown"
 
 
+@lru_cache(maxsize=4096)
 def speed(base_model: str | None) -> str | None:
     """The fast variant a base model is ("lightning", "turbo", "hyper", "lcm", "schnell", ...), or None."""
     name = canonical(base_model)

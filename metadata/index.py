@@ -186,6 +186,7 @@ class ModelIndex:
         self._store_synced = False  # it holds exactly the snapshot; when not, the next write compares all rows
         self._store_error: str | None = None  # the last problem logged, so a lasting one is logged once
         self._store_damage: str | None = None  # corruption a search met: the next scan rebuilds the store
+        self._store_generation: int | None = None  # the snapshot generation the store's rows are (None: unknown)
         self._folders: dict[tuple[str, str], _Folder] = {}  # (kind, folder) -> what the last walk saw there
         self._last_full_at: float | None = None  # when the last walk that listed every folder ended
         self._exclude_gen = 0  # bumped by set_exclude_folders: a scan that saw it change keeps no folders
@@ -207,6 +208,7 @@ class ModelIndex:
         with self._scan_lock:
             store, self._store = self._store, None
             self._store_loaded = False
+            self._store_generation = None
             if store is not None:
                 store.close()
 
@@ -251,10 +253,10 @@ class ModelIndex:
                 and (match_base is None or match_base(r.base_model))]
 
     def search(self, text: str, kind: str | None = None, architecture: str | None = None,
-               family: str | None = None, limit: int = 50) -> list[tuple[str, str, float]]:
+               family: str | None = None, limit: int = 50, each: int = 0) -> list[tuple[str, str, float]]:
         """(kind, name, score) of the models best matching the words of `text`, best first, from
-        the store's full-text index (bm25, title weighted highest; see IndexStore.search), filtered
-        by kind, architecture and family. It reflects the last scan's write, so a caller resolves
+        the store's full-text index (bm25, title weighted highest; see IndexStore.search, also for
+        `each`), filtered by kind, architecture and family. It reflects the last scan's write, so a caller resolves
         names with get(). [] when no scan has written the store or it cannot be read. Raises
         ValueError for an unknown kind."""
         if kind is not None:
@@ -263,13 +265,20 @@ class ModelIndex:
         if store is None:
             return []
         try:
-            return store.search(text, kind=kind, architecture=architecture, family=family, limit=limit)
+            return store.search(text, kind=kind, architecture=architecture, family=family, limit=limit, each=each)
         except sqlite3.Error as e:
             if is_corruption(e):
                 self._store_damage = f"corrupt: {printable(str(e), 200)}"
                 self._store_synced = False  # so that the next scan writes, after rebuilding it
             self._store_problem(f"cannot search the index store {store.path!r}: {printable(str(e), 200)}")
             return []
+
+    @property
+    def search_generation(self) -> int | None:
+        """The generation whose records search() answers for (it lags `generation` while a scan
+        writes what it found), or None when the store cannot be searched (not opened, not written,
+        damaged): a cache key for what callers derive from searches."""
+        return self._store_generation if self._store is not None and self._store_damage is None else None
 
     def prepare_search(self, background: bool = False) -> bool:
         """Read the store's full-text index into memory (IndexStore.build_postings), so searches
@@ -662,6 +671,7 @@ class ModelIndex:
             return None
         self._store = store
         self._store_synced = False  # what it holds is compared with the snapshot before the next write
+        self._store_generation = None
         return store
 
     def _load_store(self) -> None:
@@ -671,6 +681,8 @@ class ModelIndex:
             return
         self._store_loaded = True
         if store.in_memory:
+            if not self._snapshot().generation:
+                self._store_generation = 0  # (empty, as the snapshot)
             return
         if self._snapshot().generation:  # scanned while the store could not be opened: the scan is newer
             self._store_synced = False  # what differs is written at the next scan
@@ -685,6 +697,7 @@ class ModelIndex:
         with self._lock:
             self._state = _State.build(records, fingerprints, 1 if records else 0)
         self._store_synced = True
+        self._store_generation = 1 if records else 0
         if records:
             log.info("model index: %d models loaded from %r", len(records), store.path)
 
@@ -706,17 +719,20 @@ class ModelIndex:
             if upserts or gone:
                 store.apply(upserts, gone)
             self._store_synced = True
+            self._store_generation = state.generation
             self._store_error = None
         except (OSError, sqlite3.Error) as e:
             if isinstance(e, OSError):  # the rebuild could not move the damaged file
                 self._store_problem(f"cannot rebuild the index store {store.path!r}: {describe(e)}")
                 self._store_synced = False
+                self._store_generation = None
                 return
             self._store_failed(store, e, "write")
 
     def _store_failed(self, store: IndexStore, error: sqlite3.Error, what: str) -> None:
         """One line; a corrupt store is set aside and replaced (filled by the next write)."""
         self._store_synced = False
+        self._store_generation = None
         if not is_corruption(error):
             self._store_problem(f"cannot {what} the index store {store.path!r}: {printable(str(error), 200)}")
             return

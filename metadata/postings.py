@@ -72,11 +72,13 @@ class Postings:
         arrays = [self.rowids, self.lengths, self.starts, self.docs, self.freqs, *self.codes.values()]
         return int(sum(a.nbytes for a in arrays))
 
-    def search(self, tokens: Sequence[str], filters: Mapping[str, str], limit: int) -> list[tuple[int, float]]:
+    def search(self, tokens: Sequence[str], filters: Mapping[str, str], limit: int,
+               each: int = 0) -> list[tuple[int, float]]:
         """(models.id, score) of the rows holding any of `tokens` (each one FTS5 phrase, repeats
         counted as FTS5 counts them) that have every `filters` value: the `limit` best, and the
-        rows tied with the last of them (up to MAX_TIES), unordered. The score is -bm25() of FTS5
-        with this index's column weights."""
+        rows tied with the last of them (up to MAX_TIES), unordered; with `each`, also the `each`
+        best by every token alone (so a row about one rare word is not crowded out by rows that
+        hold several common ones). The score is -bm25() of FTS5 with this index's column weights."""
         if limit <= 0 or not self.rows:
             return []
         rows = self.rows
@@ -100,13 +102,17 @@ class Postings:
         all_d = np.concatenate(parts_d) if len(parts_d) > 1 else parts_d[0]
         scores = np.bincount(all_d, weights=np.concatenate(parts_s) if len(parts_s) > 1 else parts_s[0],
                              minlength=rows)
-        keep = np.zeros(rows, dtype=bool)
-        keep[all_d] = True
+        allowed: np.ndarray | None = None  # rows with every filter value (None: no filter)
         for column, value in filters.items():
             code = self.values[column].get(value)
             if code is None:
                 return []
-            keep &= self.codes[column] == code
+            match = self.codes[column] == code
+            allowed = match if allowed is None else allowed & match
+        keep = np.zeros(rows, dtype=bool)
+        keep[all_d] = True
+        if allowed is not None:
+            keep &= allowed
         found = np.flatnonzero(keep)
         if len(found) > limit:
             values = scores[found]
@@ -116,6 +122,16 @@ class Postings:
             found = found[values >= kth]
             if len(found) > limit + MAX_TIES:
                 found = found[np.argsort(-scores[found], kind="stable")[:limit + MAX_TIES]]
+        if each > 0:
+            extra = [found]
+            for docs, part in zip(parts_d, parts_s, strict=True):
+                if allowed is not None:
+                    sel = allowed[docs]
+                    docs, part = docs[sel], part[sel]
+                if len(docs) > each:
+                    docs = docs[np.argpartition(-part, each - 1)[:each]]
+                extra.append(docs)
+            found = np.unique(np.concatenate(extra))
         return [(int(self.rowids[i]), float(scores[i])) for i in found.tolist()]
 
 

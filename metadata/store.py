@@ -66,6 +66,7 @@ TRIGRAM_WEIGHT = 10.0  # a title substring match counts as a title word match
 MAX_QUERY_TERMS = 32  # a query is the first distinct words of the text, each at most MAX_TERM_CHARS
 MAX_TERM_CHARS = 64
 MAX_LIMIT = 1000
+MAX_EACH = 64  # rows per word alone a search adds (MAX_QUERY_TERMS x this at most)
 TRIGRAM_MIN_CHARS = 3  # the trigram tokenizer matches nothing shorter
 
 Entry = tuple[Fingerprint, ModelRecord]
@@ -569,16 +570,20 @@ class IndexStore:
     # --- search -----------------------------------------------------------------------------
 
     def search(self, text: str, kind: str | None = None, architecture: str | None = None,
-               family: str | None = None, limit: int = 50) -> list[tuple[str, str, float]]:
+               family: str | None = None, limit: int = 50, each: int = 0) -> list[tuple[str, str, float]]:
         """The models best matching any word of `text`, best first, as (kind, name, score): score is
         -bm25() over the weighted columns (higher is better), plus title substring matches for terms
         in scripts without spaces. `kind`, `architecture`, `family` (case-insensitive) filter on
-        indexed columns. Any
+        indexed columns. `each` (at most MAX_EACH): besides the `limit` best (and the rows tied with the
+        last of them), the `each` best by every word alone, all returned (a model about one rare
+        word of a long prompt, which models holding several of its common words would crowd out
+        of the `limit`). Any
         text is safe: it is never read as FTS5 syntax. Raises ValueError for an unknown kind."""
         if kind is not None and kind not in FOLDER_KINDS:
             raise ValueError(f"unknown model type {kind!r}; expected one of {', '.join(FOLDER_KINDS)}")
         terms = query_terms(text)
         limit = min(int(limit), MAX_LIMIT)
+        each = max(0, min(int(each), MAX_EACH))
         if not terms or limit <= 0:
             return []
         for what, value in (("architecture", architecture), ("family", family)):
@@ -596,7 +601,7 @@ class IndexStore:
         with self._lock if self.in_memory else self._read_lock:
             conn = self._read_connection()
             if postings is not None and tokens is not None:
-                best = dict(postings.search(tokens, filters, limit))
+                best = dict(postings.search(tokens, filters, limit, each))
                 named = _names(conn, list(best))
                 if postings.version == self._version:  # (a write between the check and the names: FTS5 ranks)
                     for i, k, n in named:
@@ -610,16 +615,28 @@ class IndexStore:
                     tables.append(("models_title_trigram", (), substrings, TRIGRAM_WEIGHT))
                 scores.clear()
                 for table, weights, words, factor in tables:
-                    hits: Iterable[tuple[str, str, float]]
-                    if filters:
-                        hits = conn.execute(match_sql(table, weights, filters), (fts_query(words), *params, limit))
-                    else:  # rank on the FTS table alone, then name the few best (half the time at 50k)
-                        found = dict(conn.execute(match_sql(table, weights, None), (fts_query(words), limit)).fetchall())
-                        hits = [(k, n, found[i]) for i, k, n in _names(conn, list(found))]
-                    for k, n, s in hits:
+                    for k, n, s in self._fts_hits(conn, table, weights, words, filters, params, limit):
                         scores[(k, n)] = scores.get((k, n), 0.0) - s * factor
-        ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
+                if each:  # each word alone, FTS5 ranking its rows
+                    alone: dict[Key, float] = {}
+                    for word in terms:
+                        for k, n, s in self._fts_hits(conn, "models_fts", FTS_WEIGHTS, [word], filters, params, each):
+                            alone[(k, n)] = max(alone.get((k, n), float("-inf")), -s)
+                    scores.update({key: v for key, v in alone.items() if key not in scores})
+        ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+        if not each:  # (with `each`, every row found: the best, those tied with them, those by a word alone)
+            ranked = ranked[:limit]
         return [(k, n, s) for (k, n), s in ranked]
+
+    @staticmethod
+    def _fts_hits(conn: sqlite3.Connection, table: str, weights: Sequence[float], words: list[str],
+                  filters: Mapping[str, str], params: list[str], limit: int) -> Iterable[tuple[str, str, float]]:
+        """(kind, name, bm25) of the `limit` best rows of one FTS table for any of `words`."""
+        if filters:
+            return conn.execute(match_sql(table, weights, filters), (fts_query(words), *params, limit)).fetchall()
+        # rank on the FTS table alone, then name the few best (half the time at 50k)
+        found = dict(conn.execute(match_sql(table, weights, None), (fts_query(words), limit)).fetchall())
+        return [(k, n, found[i]) for i, k, n in _names(conn, list(found))]
 
     # --- postings ---------------------------------------------------------------------------
 

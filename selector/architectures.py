@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from ..metadata import base_models
 
@@ -130,6 +131,7 @@ SPECS: dict[str, ArchitectureSpec] = {s.key: s for s in (
 _FLUX1_FAMILIES = ("Flux1", "FluxKrea", "Flux1Kontext")
 
 
+@lru_cache(maxsize=4096)  # (pure, of two strings; a plan asks it of every checkpoint)
 def spec_for(architecture: str | None, base_model: str | None = None) -> ArchitectureSpec:
     """The spec of a model: its CivitAI family where it has one, else its architecture.
 

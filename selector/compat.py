@@ -83,8 +83,18 @@ def lora_compatibility(lora: ModelRecord, ckpt_architecture: str, ckpt_base_mode
                        ckpt_guessed: bool = False, ckpt_family: str | None = None) -> str | None:
     """"full", "partial" or None (never stack) for a LoRA on a checkpoint (base_models rules,
     CivitAI's groups and support tables). The records' `family` is used where the index knows it."""
-    lora_arch = lora.architecture if lora.architecture else "unknown"
-    return _compat(lora.base_model or "Unknown", lora_arch, lora.family or "unknown", ckpt_base_model or "Unknown",
+    return group_compatibility(lora_group(lora), ckpt_architecture, ckpt_base_model, ckpt_guessed, ckpt_family)
+
+
+def lora_group(lora: ModelRecord) -> tuple[str, str, str]:
+    """What compatibility reads of a LoRA: (base model, architecture, family)."""
+    return (lora.base_model or "Unknown", lora.architecture or "unknown", lora.family or "unknown")
+
+
+def group_compatibility(group: tuple[str, str, str], ckpt_architecture: str, ckpt_base_model: str | None,
+                        ckpt_guessed: bool = False, ckpt_family: str | None = None) -> str | None:
+    """lora_compatibility for every LoRA of one `lora_group`."""
+    return _compat(group[0], group[1], group[2], ckpt_base_model or "Unknown",
                    ckpt_architecture or "unknown", ckpt_family or "unknown", ckpt_guessed)
 
 

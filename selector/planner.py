@@ -25,6 +25,15 @@ from . import architectures as A
 from . import compat
 from .analysis import STYLE_CHOICES, PromptAnalysis, analyze_keywords, normalize_style
 from .coverage import FAMILY_FIT_MAX, NO_FIT, counts_for_coverage, family_fits, stack_by_coverage
+from .retrieval import (
+    Library,
+    all_records,
+    as_source,
+    compatible_count,
+    is_library,
+    per_generation,
+    retrieve_loras,
+)
 from .samplers import is_a1111_name, normalize_sampler, normalize_scheduler
 from .scoring import (
     CORE_KINDS,
@@ -45,6 +54,7 @@ from .text import extract_prompt_loras, make_term, pad, words
 log = logging.getLogger(__name__)
 
 PLAN_VERSION = 1
+RETRIEVAL_WORDS = "words"  # analysis.retrieval: LoRAs found by their words (contracts.md)
 DEFAULT_MAX_LORAS = 3
 MAX_LORAS_LIMIT = 10
 CANDIDATES_SHOWN = 5
@@ -329,7 +339,7 @@ def start_plan(request: PlanRequest | Mapping[str, Any], analysis: PromptAnalysi
         "version": PLAN_VERSION,
         "request": {**req.to_dict(),
                     "prompt_loras": [{"name": n, **({"strength": s} if s is not None else {})} for n, s in prompt_loras]},
-        "analysis": analysis.to_dict(),
+        "analysis": {**analysis.to_dict(), "retrieval": RETRIEVAL_WORDS},
         "checkpoint": None,
         "text_encoders": [],
         "vae": {"name": None, "reasons": []},
@@ -633,8 +643,8 @@ def _checkpoint_entry(s: Score, kind: str, reasons: list[str]) -> dict[str, Any]
             "guessed_architecture": s.guessed_architecture}
 
 
-def _with_family_fit(scored: list[Score], records: Sequence[ModelRecord], analysis: PromptAnalysis, query: Query,
-                     ov: Mapping[str, Any], excl: set[str], max_nsfw_level: int) -> list[Score]:
+def _with_family_fit(scored: list[Score], source: Library | Iterable[ModelRecord], analysis: PromptAnalysis,
+                     query: Query, ov: Mapping[str, Any], excl: set[str], max_nsfw_level: int) -> list[Score]:
     """The checkpoint scores with what each one's family has in LoRAs for the prompt added, for
     the checkpoints close enough to the best for that to matter; sorted again."""
     usable = [s for s in scored if s.usable]
@@ -657,8 +667,8 @@ def _with_family_fit(scored: list[Score], records: Sequence[ModelRecord], analys
                        for f in (q.term.words if not q.term.phrases else q.term.tokens[:1]))
     matched: dict[str, list[TermMatch]] = {}
     loras: list[ModelRecord] = []
-    for r in records:
-        if r.kind == "lora" and not r.excluded and not _is_excluded(r, excl):
+    for r in retrieve_loras(source, query).records:
+        if not r.excluded and not _is_excluded(r, excl):
             prof = profile(r)
             if not prof.shares_words(strong):
                 continue
@@ -683,14 +693,27 @@ def _with_family_fit(scored: list[Score], records: Sequence[ModelRecord], analys
     return out
 
 
-def choose_checkpoint(plan: dict[str, Any], records: Iterable[ModelRecord], overrides: Any = None, *,
+def _needs(r: ModelRecord) -> tuple[A.ArchitectureSpec, compat.Needs]:
+    """The spec of a checkpoint and the components it needs (of the record alone: kept with its profile)."""
+    memo = profile(r).memo
+    hit = memo.get("needs")
+    if hit is None:
+        spec = A.spec_for(compat.effective_architecture(r).architecture, r.base_model)
+        hit = memo["needs"] = (spec, compat.needs_of(r, spec, _mentioned_text(r) if r.description else ""))
+    return hit
+
+
+def choose_checkpoint(plan: dict[str, Any], records: Library | Iterable[ModelRecord], overrides: Any = None, *,
                       vaes: Iterable[ModelRecord] | None = None, text_encoders: Iterable[ModelRecord] | None = None,
                       valid_samplers: Sequence[str] | None = None, valid_schedulers: Sequence[str] | None = None,
-                      max_nsfw_level: int = 2, quality: str | None = None) -> dict[str, Any]:
+                      max_nsfw_level: int = 2, quality: str | None = None,
+                      loras: Library | Iterable[ModelRecord] | None = None) -> dict[str, Any]:
     """Pick the checkpoint (or diffusion model + text encoders), its VAE and the settings.
 
-    `records` may hold the whole library (only checkpoints/diffusion models are ranked; VAEs and
-    text encoders in it are used too). `overrides` (a dict as in the request, or a PlanRequest)
+    `records` may hold the whole library, or be a Library (only checkpoints/diffusion models are
+    ranked; VAEs and text encoders in it are used too). `loras` (a Library, or records; default:
+    those of `records`) are what a family has for the prompt, which decides between close
+    checkpoints. `overrides` (a dict as in the request, or a PlanRequest)
     go on top of the plan's own. A pin that matches nothing raises PlanError; no usable model
     raises PlanError. LoRAs chosen earlier are dropped (they were for another checkpoint).
     """
@@ -699,19 +722,23 @@ def choose_checkpoint(plan: dict[str, Any], records: Iterable[ModelRecord], over
     analysis = _analysis_of(plan)
     quality = quality if quality in QUALITIES else _quality_of(plan)
     req = _request_of(plan)
-    all_records = list(records)
-    ckpts = _dedupe(_collect(all_records, CHECKPOINT_KINDS))
-    vae_records = _dedupe(_collect(all_records, ("vae",)) + _collect(vaes, ("vae",)))
-    te_records = _dedupe(_collect(all_records, ("text_encoder",)) + _collect(text_encoders, ("text_encoder",)))
+    source = as_source(records)
+    if isinstance(source, list):
+        everything = source
+        lora_source: Library | Iterable[ModelRecord] = everything if loras is None else loras
+    else:
+        everything = [r for k in (*CHECKPOINT_KINDS, "vae", "text_encoder") for r in source.records(k)]
+        lora_source = source if loras is None else loras
+    ckpts = _dedupe(_collect(everything, CHECKPOINT_KINDS))
+    vae_records = _dedupe(_collect(everything, ("vae",)) + _collect(vaes, ("vae",)))
+    te_records = _dedupe(_collect(everything, ("text_encoder",)) + _collect(text_encoders, ("text_encoder",)))
     query = build_query(analysis, req.get("prompt", "") or "")
     te_roles = {compat.text_encoder_role(r) for r in te_records if not r.excluded}
     vae_fams = {compat.vae_architecture(r) for r in vae_records if not r.excluded}
     has_unknown_vae = "unknown" in vae_fams
 
     def usable(r: ModelRecord) -> tuple[bool, str, compat.Needs, A.ArchitectureSpec]:
-        guess = compat.effective_architecture(r)
-        spec = A.spec_for(guess.architecture, r.base_model)
-        needs = compat.needs_of(r, spec, _mentioned_text(r) if r.description else "")
+        spec, needs = _needs(r)
         missing = [role for role in needs.text_encoders if role not in te_roles]
         problems = []
         if missing:
@@ -751,7 +778,7 @@ def choose_checkpoint(plan: dict[str, Any], records: Iterable[ModelRecord], over
             ok, why, _, _ = usable(r)
             scored.append(score_checkpoint(r, analysis, query, quality, max_nsfw_level, (ok, why)))
         scored.sort(key=lambda s: (not s.usable, -s.total, s.record.name))
-        scored = _with_family_fit(scored, all_records, analysis, query, ov, excl, max_nsfw_level)
+        scored = _with_family_fit(scored, lora_source, analysis, query, ov, excl, max_nsfw_level)
         if not scored or not scored[0].usable:
             if not ckpts:
                 raise PlanError("no checkpoint or diffusion model in the library")
@@ -948,13 +975,14 @@ def _inject_triggers(positive: str, loras: list[dict[str, Any]]) -> tuple[str, l
     return positive, added
 
 
-def choose_loras(plan: dict[str, Any], lora_records: Iterable[ModelRecord], overrides: Any = None,
+def choose_loras(plan: dict[str, Any], lora_records: Library | Iterable[ModelRecord], overrides: Any = None,
                  max_loras: int | None = None, strength_scale: float = 1.0, *,
                  max_nsfw_level: int = 2) -> dict[str, Any]:
     """Pick the LoRAs for the plan's checkpoint, their strengths and trigger words; finish the prompt.
 
-    Only LoRAs compatible with the checkpoint are considered ("partial" ones with a penalty, and
-    recorded). Pins (overrides.loras, `<lora:...>` in the prompt) are always used when they can
+    `lora_records`: a Library (the LoRAs worth scoring are retrieved from it by the prompt's
+    words) or records (all of them are scored). Only LoRAs compatible with the checkpoint are
+    considered ("partial" ones with a penalty, and recorded). Pins (overrides.loras, `<lora:...>` in the prompt) are always used when they can
     load, even beyond `max_loras`; an incompatible or unknown pin becomes a warning. Excludes
     (overrides.exclude, sidecar `exclude`) are never picked automatically.
     """
@@ -971,7 +999,7 @@ def choose_loras(plan: dict[str, Any], lora_records: Iterable[ModelRecord], over
     limit = ov.get("max_loras", max_loras if max_loras is not None else DEFAULT_MAX_LORAS)
     limit = max(0, min(MAX_LORAS_LIMIT, int(limit)))
     scale = float(strength_scale) if _is_number(strength_scale) and strength_scale >= 0 else 1.0
-    records = [r for r in lora_records if r.kind == "lora"]
+    source = as_source(lora_records, "lora")
 
     if not ckpt or not ckpt.get("architecture") or (
             ckpt.get("architecture") == "unknown" and not base_models.is_known(ckpt.get("base_model"))):
@@ -990,13 +1018,18 @@ def choose_loras(plan: dict[str, Any], lora_records: Iterable[ModelRecord], over
     pins = [dict(p) for p in ov.get("loras", ())] + [dict(p) for p in req.get("prompt_loras", ()) or ()]
     selected: list[dict[str, Any]] = []
     chosen_names: set[str] = set()
-    names = _Names(records) if pins else None  # built only when there is a pin to look up
+    # read only when there is a pin to look up (the names of a Library's LoRAs once per scan)
+    everything = all_records(source, "lora") if pins and not is_library(source) else []
+    names = None if not pins else (
+        per_generation(source, "lora names", lambda lib: _Names(lib.records("lora")))  # type: ignore[arg-type]
+        if is_library(source) else _Names(everything))
     unknown: dict[str, None] = {}
     for pin in pins:
         found = names.find(pin["name"]) if names is not None else []
         if not found:
             if pin["name"] not in unknown and len(unknown) < UNKNOWN_PINS_SHOWN:
-                close = _close_names(records, pin["name"])
+                everything = everything or all_records(source, "lora")  # (a Library's, for a pin it lacks)
+                close = _close_names(everything, pin["name"])
                 warnings.append(f"pinned LoRA {pin['name']!r} is not in the library"
                                 + (f" (close: {', '.join(close)})" if close else ""))
             unknown[pin["name"]] = None
@@ -1024,7 +1057,8 @@ def choose_loras(plan: dict[str, Any], lora_records: Iterable[ModelRecord], over
             exact = False
         own = score_loras([r], analysis, query, ctx, max_nsfw_level=100)[0]
         selected.append({"record": r, "score": own[0] if own else None, "compatibility": comp, "reasons": reasons,
-                         "strength": strength, "strength_why": why, "exact": exact, "pinned": True})
+                         "strength": strength, "strength_why": why, "exact": exact, "pinned": True,
+                         "found_by": ["pin"]})
         chosen_names.add(r.name)
 
     if len(unknown) > UNKNOWN_PINS_SHOWN:
@@ -1032,7 +1066,9 @@ def choose_loras(plan: dict[str, Any], lora_records: Iterable[ModelRecord], over
 
     # Then the best matches, up to the limit.
     auto_slots = max(0, limit - len(selected))
-    scores, pool = score_loras(records, analysis, query, ctx, max_nsfw_level,
+    retrieved = retrieve_loras(source, query, ctx.architecture)
+    scores, pool = score_loras(retrieved.records, analysis, query, ctx, max_nsfw_level,
+                               pool_size=compatible_count(source, ctx),
                                skip=lambda r: r.excluded or r.name in chosen_names or _is_excluded(r, excl))
     # A pin covers its concepts: no second LoRA for the same thing.
     covered: set[str] = {t for item in selected if item["score"] is not None
@@ -1044,7 +1080,8 @@ def choose_loras(plan: dict[str, Any], lora_records: Iterable[ModelRecord], over
         if s.compatibility == "partial":
             reasons.append(f"partial fit: a {s.record.base_model} LoRA on a {ctx.base_model} checkpoint")
         selected.append({"record": s.record, "score": s, "compatibility": s.compatibility, "reasons": reasons,
-                         "strength": strength, "strength_why": why, "exact": False, "pinned": False})
+                         "strength": strength, "strength_why": why, "exact": False, "pinned": False,
+                         "found_by": ["words"]})
     if limit == 0 and scores:
         notes.setdefault(scores[0].record.name, "max_loras is 0")
 
@@ -1069,7 +1106,8 @@ def choose_loras(plan: dict[str, Any], lora_records: Iterable[ModelRecord], over
         reasons = item["reasons"] + [f"strength {strength:g}: {why}"]
         loras.append({"name": r.name, "strength_model": strength, "strength_clip": strength,
                       "trigger_words": triggers, "score": score_val, "compatibility": item["compatibility"],
-                      "reasons": reasons, "pinned": item["pinned"], "title": r.title, "base_model": r.base_model})
+                      "found_by": item["found_by"], "reasons": reasons, "pinned": item["pinned"], "title": r.title,
+                      "base_model": r.base_model})
 
     positive, added = _inject_triggers(base_positive, loras)
     for lora in loras:
@@ -1090,6 +1128,7 @@ def choose_loras(plan: dict[str, Any], lora_records: Iterable[ModelRecord], over
          "note": notes.get(s.record.name) or ("" if s.usable else (s.reasons[-1] if s.reasons else ""))}
         for s in scores[:LORA_CANDIDATES_SHOWN]]
     plan["candidates"]["lora_pool"] = pool
+    plan.setdefault("analysis", {})["retrieval"] = RETRIEVAL_WORDS
     if not loras:
         plan["candidates"]["lora_note"] = (
             "max_loras is 0" if limit == 0 else
@@ -1101,19 +1140,20 @@ def choose_loras(plan: dict[str, Any], lora_records: Iterable[ModelRecord], over
 
 # --- the whole plan, and its summary -------------------------------------------------------------
 
-def build_plan(request: PlanRequest | Mapping[str, Any], records: Iterable[ModelRecord],
+def build_plan(request: PlanRequest | Mapping[str, Any], records: Library | Iterable[ModelRecord],
                analysis: PromptAnalysis | None = None, *, valid_samplers: Sequence[str] | None = None,
                valid_schedulers: Sequence[str] | None = None, max_nsfw_level: int = 2,
                max_loras: int | None = None, strength_scale: float = 1.0) -> dict[str, Any]:
-    """start -> checkpoint -> LoRAs over a library given as one sequence of records of all kinds."""
+    """start -> checkpoint -> LoRAs over a Library (LoRAs retrieved by words), or over one sequence of
+    records of all kinds (every LoRA scored)."""
     req = request if isinstance(request, PlanRequest) else parse_request(request)
     if analysis is None:
         analysis = analyze_keywords(req.prompt, req.negative_prompt or "", req.style)
-    recs = list(records)
+    source = as_source(records)
     plan = start_plan(req, analysis)
-    plan = choose_checkpoint(plan, recs, valid_samplers=valid_samplers, valid_schedulers=valid_schedulers,
+    plan = choose_checkpoint(plan, source, valid_samplers=valid_samplers, valid_schedulers=valid_schedulers,
                              max_nsfw_level=max_nsfw_level)
-    return choose_loras(plan, (r for r in recs if r.kind == "lora"), max_loras=max_loras,
+    return choose_loras(plan, source, max_loras=max_loras,
                         strength_scale=strength_scale, max_nsfw_level=max_nsfw_level)
 
 

@@ -123,7 +123,7 @@ class Profile:
 
     __slots__ = ("words", "has_tags", "_tags", "_title", "_trig", "_desc_raw", "_downloads", "_likes",
                  "_fields", "_all_fields", "_desc_text", "_desc_set", "_style", "_items", "title_is_file_name",
-                 "_head", "_trig_items",
+                 "_head", "_trig_items", "memo",
                  "__weakref__")
 
     def __init__(self, record: ModelRecord) -> None:
@@ -146,6 +146,9 @@ class Profile:
         self._items: ItemInfo | None = None
         self._head: tuple[frozenset[str], str] | None = None
         self._trig_items: tuple[tuple[str, ...], ...] | None = None
+        # what else is derived from the record alone, by who derives it ("sources:<style>", the
+        # planner's component needs): computed once per record, not once per plan
+        self.memo: dict[str, Any] = {}
 
     @property
     def popularity(self) -> float:
@@ -343,6 +346,10 @@ def style_affinity(record: ModelRecord, prof: Profile | None = None) -> dict[str
 def style_sources(record: ModelRecord, style: str, prof: Profile | None = None) -> list[str]:
     """Where a model's metadata says `style`: "tags", "title", "trigger words", "description", "base model"."""
     p = prof or profile(record)
+    key = "sources:" + style
+    cached = p.memo.get(key)
+    if cached is not None:
+        return list(cached)
     found: list[str] = []
     fields = p.fields(with_description=bool(p._desc_raw or p._desc_text))
     for name, fs, ft in fields:
@@ -350,6 +357,7 @@ def style_sources(record: ModelRecord, style: str, prof: Profile | None = None) 
             found.append(name)
     if style in _BASE_MODEL_STYLE.get(base_models.family(record.base_model), {}):
         found.append("base model")
+    p.memo[key] = tuple(found)
     return found
 
 
@@ -977,7 +985,7 @@ def score_loras(records: Iterable[ModelRecord], analysis: PromptAnalysis, query:
                 max_nsfw_level: int = 2, skip: Callable[[ModelRecord], bool] | None = None,
                 matched: Mapping[str, list[TermMatch]] | None = None, rank: bool = True,
                 compatibility: Callable[[ModelRecord], str | None] | None = None,
-                ) -> tuple[list[Score], int]:
+                pool_size: int | None = None) -> tuple[list[Score], int]:
     """Scores of the LoRAs that are compatible and match the prompt at all; and the pool size.
 
     Two passes: the first finds, per compatible LoRA, which terms match (a set look-up for most),
@@ -987,7 +995,9 @@ def score_loras(records: Iterable[ModelRecord], analysis: PromptAnalysis, query:
     from `match_terms`) spares the first look-up when the caller scores the same LoRAs for
     several families; `rank=False` ranks by relevance alone, for a caller that only needs the
     decision; `compatibility` replaces the check against `ctx` (a caller that filters by family
-    itself passes one that lets every LoRA through).
+    itself passes one that lets every LoRA through). `pool_size`: how many compatible LoRAs the
+    library holds, when `records` are only those retrieved for the prompt (rarity is a share of
+    the library, not of what was retrieved); the pool returned is the larger of it and the count.
     """
     pool = 0
     found: list[tuple[ModelRecord, str, Profile, list[TermMatch]]] = []
@@ -1010,6 +1020,8 @@ def score_loras(records: Iterable[ModelRecord], analysis: PromptAnalysis, query:
             df[m.index] = df.get(m.index, 0) + 1
         found.append((r, compat, prof, matches))
 
+    if pool_size is not None:
+        pool = max(pool, pool_size)
     out: list[Score] = []
     conf = max(0.0, min(1.0, analysis.style_confidence))
     for r, compat, prof, matches in found:

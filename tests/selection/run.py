@@ -186,12 +186,11 @@ def evaluate(prompts: Sequence[Prompt], records: Sequence[Any] | None = None,
         names = build.build(models, library)
         index = ModelIndex(StaticModelPaths.from_models_dir(str(models)))
         index.scan()
-        records_now = index.records()
         kind_of = {r.id: r.kind for r in library}
         by_name = {(kind_of[rid], name): rid for rid, name in names.items()}
         report = Report()
         for p in prompts:
-            plan = planner.build_plan({"prompt": p.prompt}, records_now)
+            plan = planner.build_plan({"prompt": p.prompt}, index)
             ckpt = plan.get("checkpoint") or {}
             ckpt_id = by_name.get(("checkpoint", str(ckpt.get("name", ""))))
             loras = [by_name.get(("lora", str(lo.get("name", "")))) or f"?{lo.get('name')}"

@@ -25,6 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from intelligent_pipeline.metadata import ModelIndex, ModelRecord, StaticModelPaths, base_models, postings_process
+from intelligent_pipeline.metadata import postings as postings_module
 from intelligent_pipeline.metadata import store as store_module
 from intelligent_pipeline.metadata.cache import record_to_json
 from intelligent_pipeline.metadata.postings_process import PostingsProcess, WorkerFailed
@@ -795,6 +796,67 @@ def test_postings_rank_exactly_as_fts5_bm25(tmp_path: Path, seed: int) -> None:
         top_got, top_want = fast.search(text, limit=5, **filters), slow.search(text, limit=5, **filters)
         assert [s for _, _, s in top_got] == [s for _, _, s in top_want]  # (ties at the cut may differ by name)
     assert fast.postings_reads == reads  # one read served every search
+
+
+def _alone(store: IndexStore, word: str, filters: dict[str, str]) -> list[tuple[str, str, float]]:
+    return store.search(word, limit=1000, **filters)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_each_adds_the_best_rows_of_every_word_alone(tmp_path: Path, seed: int) -> None:
+    """`each`: beside the `limit` best by all the words, every row that is among the `each` best by
+    one word alone (strictly above that word's `each`-th score: ties at the cut may go either way),
+    in both rankings (the postings and FTS5), filters applied to both."""
+    rng = random.Random(seed)
+    fast, slow = _pair(tmp_path, _random_rows(rng, 300))
+    for _ in range(25):
+        words = rng.sample([w for w in _VOCAB if w.isascii() or len(w) < 3], rng.randint(2, 6))
+        text = " ".join(words)
+        filters = rng.choice([{}, {"kind": "lora"}, {"architecture": "sdxl"}])
+        limit, each = rng.choice([(3, 4), (10, 2), (1, 8)])
+        for store in (fast, slow):
+            got = store.search(text, limit=limit, each=each, **filters)
+            names = {(k, n) for k, n, _ in got}
+            top = store.search(text, limit=limit, **filters)
+            assert {(k, n) for k, n, s in top if s > top[-1][2]} <= names
+            for word in words:
+                ranked = _alone(store, word, filters)
+                if len(ranked) > each:
+                    cut = ranked[each - 1][2]
+                    assert {(k, n) for k, n, s in ranked if s > cut} <= names, (text, word, filters)
+                else:
+                    assert {(k, n) for k, n, _ in ranked} <= names, (text, word, filters)
+            rows = {key: record for key, (_, record) in store.load().items()}
+            for key in names:  # every row found has the filter values
+                assert all(getattr(rows[key], c) == v for c, v in filters.items()), (key, filters)
+        assert {(k, n) for k, n, _ in fast.search(text, limit=1000, each=each, **filters)} == {
+            (k, n) for k, n, _ in slow.search(text, limit=1000, each=each, **filters)}
+    # at most MAX_EACH per word, and nothing without words
+    assert fast.search("", limit=5, each=10**9) == []
+    assert len(fast.search("pink", limit=1, each=10**9)) <= 1 + store_module.MAX_EACH + postings_module.MAX_TIES
+
+
+def test_the_index_says_which_generation_its_search_answers_for(lib, kit, monkeypatch) -> None:
+    lib.model("loras", "a.safetensors", kit.SD1_LORA_KOHYA)
+    index = lib.index(cache_path=lib.cache_path)
+    assert index.search_generation == index.generation == 0  # empty, as its store
+    index.scan()
+    assert index.generation == 1 and index.search_generation == 1
+    lib.model("loras", "b.safetensors", kit.SD1_LORA_KOHYA)
+    seen: list[tuple[int, int | None]] = []
+    real_write = ModelIndex._write_store
+
+    def write(self, state, to_write, gone):  # what a plan between the swap and the write sees
+        seen.append((self.generation, self.search_generation))
+        real_write(self, state, to_write, gone)
+
+    monkeypatch.setattr(ModelIndex, "_write_store", write)
+    index.scan()
+    assert seen == [(2, 1)] and index.search_generation == 2
+    again = lib.index(cache_path=lib.cache_path)  # a restart: the stored rows are the snapshot
+    assert again.generation == 1 and again.search_generation == 1
+    index.close()
+    assert index.search_generation is None
 
 
 def test_postings_follow_every_write(tmp_path: Path) -> None:

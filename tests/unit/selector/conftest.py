@@ -5,9 +5,13 @@ the selector must choose from tags, titles, trigger words, descriptions and base
 """
 from __future__ import annotations
 
+from typing import Iterable
+
 import pytest
 
+from intelligent_pipeline.metadata.reader import signature
 from intelligent_pipeline.metadata.records import ExampleParams, ModelRecord
+from intelligent_pipeline.metadata.store import IndexStore
 
 GB = 1_000_000_000
 
@@ -114,3 +118,42 @@ def make_library():
 @pytest.fixture
 def make_record():
     return rec
+
+
+class StoreLibrary:
+    """Records held in a real index store (in memory, its full-text search and postings as the
+    index has them): what metadata.ModelIndex hands the planner, without walking a folder. Counts
+    its searches and its reads of every record, so tests can tell what a plan looked at."""
+
+    def __init__(self, records: Iterable[ModelRecord] = ()) -> None:
+        self._store = IndexStore(":memory:")
+        self._store.open()
+        self._records: dict[tuple[str, str], ModelRecord] = {}
+        self.generation = 0
+        self.search_generation: int | None = None
+        self.searches = 0
+        self.full_reads: list[str | None] = []  # kinds of every records() call
+        self.add(records)
+
+    def add(self, records: Iterable[ModelRecord]) -> None:
+        """What a scan that finds these records does: write them, then bump the generation."""
+        rows = list(records)
+        for r in rows:
+            self._records[(r.kind, r.name)] = r
+        fp = lambda r: (r.path, 100, 1, signature((("lora-manager", r.name + ".metadata.json", 5),), None))  # noqa: E731
+        self._store.apply([(fp(r), r) for r in rows], [])
+        self.generation += 1
+        self.search_generation = self.generation
+
+    def records(self, kind: str | None = None) -> list[ModelRecord]:
+        self.full_reads.append(kind)
+        return sorted((r for r in self._records.values() if kind is None or r.kind == kind),
+                      key=lambda r: (r.kind, r.name))
+
+    def get(self, kind: str, name: str) -> ModelRecord | None:
+        return self._records.get((kind, name))
+
+    def search(self, text: str, kind: str | None = None, architecture: str | None = None,
+               family: str | None = None, limit: int = 50, each: int = 0) -> list[tuple[str, str, float]]:
+        self.searches += 1
+        return self._store.search(text, kind=kind, architecture=architecture, family=family, limit=limit, each=each)

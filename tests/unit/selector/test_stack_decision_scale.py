@@ -1,7 +1,8 @@
 """Whether a LoRA is stacked does not depend on how many the library holds (the selection issue's
 "done when"): with 1, 5, 20, 100 or 300 LoRAs of one concept, each with and without 1,000
 unrelated LoRAs, a prompt naming the concept stacks exactly one of them, and a prompt naming
-nothing in the library stacks none.
+nothing in the library stacks none; the same whether every LoRA is scored or only those an index
+store's search retrieves.
 
 The concept LoRAs are written as real authors write them (titles, tags and trigger words that
 vary from one to the next); the unrelated ones are about other things entirely, drawn from a
@@ -16,7 +17,7 @@ import pytest
 from intelligent_pipeline.metadata.records import ModelRecord
 from intelligent_pipeline.selector import planner
 
-from .conftest import rec
+from .conftest import StoreLibrary, rec
 
 CHECKPOINT = rec("sd15/base.safetensors", "checkpoint", architecture="sd1", base_model="SD 1.5",
                  title="General Mix", tags=("base model", "general", "photorealistic"), size=2_100_000_000,
@@ -58,17 +59,20 @@ def _unrelated_loras(n: int, rng: random.Random) -> list[ModelRecord]:
     return out
 
 
-def _stacked(records: list[ModelRecord], prompt: str) -> list[str]:
+def _stacked(records: list[ModelRecord] | StoreLibrary, prompt: str) -> list[str]:
     plan = planner.build_plan({"prompt": prompt}, records)
     assert plan["checkpoint"]["name"] == CHECKPOINT.name
     return [lo["name"] for lo in plan["loras"]]
 
 
+@pytest.mark.parametrize("source", ["records", "index"])
 @pytest.mark.parametrize("unrelated", [0, 1000])
 @pytest.mark.parametrize("n", [1, 5, 20, 100, 300])
-def test_one_lora_of_a_concept_whatever_the_library_holds(n: int, unrelated: int) -> None:
+def test_one_lora_of_a_concept_whatever_the_library_holds(n: int, unrelated: int, source: str) -> None:
+    """`records`: every LoRA scored; `index`: the LoRAs retrieved from an index store by words."""
     rng = random.Random(n * 7 + unrelated)
-    records = [CHECKPOINT, *_concept_loras(n, rng), *_unrelated_loras(unrelated, rng)]
+    everything = [CHECKPOINT, *_concept_loras(n, rng), *_unrelated_loras(unrelated, rng)]
+    records = everything if source == "records" else StoreLibrary(everything)
     stacked = _stacked(records, "a woman in a red dress walking through paris at night, photo")
     assert len(stacked) == 1, stacked
     assert stacked[0].startswith("concept/"), stacked
