@@ -69,7 +69,7 @@ endif
 	@touch $@
 
 $(STAMPS)/pack: pyproject.toml | $(COMFY_STAMP)
-	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q -e '.[dev,meaning]'
 	@touch $@
 
 link: | $(COMFY_STAMP)

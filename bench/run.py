@@ -40,6 +40,7 @@ import tempfile
 import time
 import urllib.request
 
+import numpy as np
 import orjson
 
 from intelligent_pipeline.client.server import PACK_DIR, ComfyServer, find_comfyui
@@ -47,6 +48,7 @@ from intelligent_pipeline.metadata import ModelIndex, StaticModelPaths, jsonio
 from intelligent_pipeline.metadata.atomic import atomic_write_bytes
 from intelligent_pipeline.metadata.cache import freeze, record_from_dict, record_to_dict
 from intelligent_pipeline.metadata.store import IndexStore
+from intelligent_pipeline.selector import meaning as M
 from intelligent_pipeline.selector import planner
 from intelligent_pipeline.selector.analysis import analyze_keywords as analyze_prompt
 from intelligent_pipeline.selector.scoring import build_query, warm_profiles
@@ -373,15 +375,29 @@ def _latency_index(lib: str, store: str) -> ModelIndex:
     return index
 
 
-def _plan_times(source, rounds: int) -> list[float]:
+def _plan_times(source, rounds: int, meaning_index=None, embedder=None) -> list[float]:
+    """ms per plan; with `meaning_index`, by words and meaning (a fresh Meaning per plan, so every
+    plan embeds its prompt as a new prompt is)."""
     times = []
     for _ in range(rounds):
         for prompt in LATENCY_PROMPTS:
             request = planner.parse_request({"prompt": prompt})
             t = time.perf_counter()
-            planner.build_plan(request, source)
+            meaning = M.Meaning(embedder, meaning_index) if meaning_index is not None else None
+            planner.build_plan(request, source, meaning=meaning)
             times.append((time.perf_counter() - t) * 1000)
     return times
+
+
+def _random_meaning(index: ModelIndex, dim: int) -> "M.MeaningIndex":
+    """Vectors for every LoRA of `index`: random unit rows (what a search costs does not depend on
+    them; embedding 50k texts on this CPU takes a quarter of an hour, so the bench does not)."""
+    loras = index.records("lora")
+    rng = np.random.default_rng(7)
+    matrix = rng.standard_normal((len(loras), dim)).astype(np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    return M.MeaningIndex("random", index.generation, [(r.kind, r.name) for r in loras], matrix,
+                          [r.architecture or "unknown" for r in loras])
 
 
 def _p95(times: list[float]) -> float:
@@ -398,6 +414,8 @@ def bench_latency(sparse: int, workdir: str) -> dict:
     warm as the runtime keeps them; also one round of the same plans walking every record of the big
     library (what a plan cost before retrieval)."""
     figures = {}
+    meaning_figures: dict[int, tuple[float, float]] = {}
+    embedder = M.MiniLM() if M.unavailable() is None else None
     for n in (1000, sparse):
         lib = os.path.join(workdir, f"loras{n}")
         if not os.path.isdir(lib):
@@ -408,6 +426,13 @@ def bench_latency(sparse: int, workdir: str) -> dict:
         _plan_times(index, 1)  # warm-up round
         times = _plan_times(index, 5)
         figures[n] = (statistics.median(times), _p95(times), len(index.records("lora")), index)
+    # (after the words path of both: torch's threads, once started, take CPU from what runs beside them)
+    for n in (1000, sparse) if embedder is not None else ():
+        index = figures[n][3]
+        vectors = _random_meaning(index, embedder.dim)
+        _plan_times(index, 1, vectors, embedder)
+        meant = _plan_times(index, 5, vectors, embedder)
+        meaning_figures[n] = (statistics.median(meant), _p95(meant))
     med, p95, loras, big = figures[sparse]
     base_med, base_p95, base_loras, _ = figures[1000]
     walk = statistics.median(_plan_times(big.records(), 1))
@@ -419,6 +444,15 @@ def bench_latency(sparse: int, workdir: str) -> dict:
           f"(targets 20 / 50 ms); over {base_loras} LoRAs: median {base_med:.1f} ms, p95 {base_p95:.1f} ms "
           f"-> {med / base_med:.2f}x / {p95 / base_p95:.2f}x; walking all {loras} LoRAs instead: median "
           f"{walk:.0f} ms", flush=True)
+    if embedder is not None:
+        m_med, m_p95 = meaning_figures[sparse]
+        b_med, b_p95 = meaning_figures[1000]
+        out.update({"meaning_median_ms": round(m_med, 1), "meaning_p95_ms": round(m_p95, 1),
+                    "meaning_adds_median_ms": round(m_med - med, 1), "baseline_meaning_median_ms": round(b_med, 1)})
+        print(f"plan latency, words + meaning (the prompt and its parts embedded by {embedder.model_id} on the "
+              f"CPU, {loras} vectors searched): median {m_med:.1f} ms, p95 {m_p95:.1f} ms -> meaning adds "
+              f"{m_med - med:.1f} ms (target 10 ms); over {base_loras} LoRAs: median {b_med:.1f} ms, "
+              f"p95 {b_p95:.1f} ms", flush=True)
     return out
 
 

@@ -280,6 +280,41 @@ class ModelIndex:
         damaged): a cache key for what callers derive from searches."""
         return self._store_generation if self._store is not None and self._store_damage is None else None
 
+    # --- vectors (selector/meaning.py's VectorCache) -------------------------------------------
+
+    def get_vectors(self, model_id: str, keys: Sequence[bytes]) -> dict[bytes, Any]:
+        """Stored vectors by text key ({} without a store, or when it cannot be read: they are
+        computed again)."""
+        store = self._store
+        if store is None:
+            return {}
+        try:
+            return store.get_vectors(model_id, keys)
+        except sqlite3.Error as e:
+            self._store_problem(f"cannot read vectors from the index store {store.path!r}: {printable(str(e), 200)}")
+            return {}
+
+    def put_vectors(self, model_id: str, items: Sequence[tuple[bytes, Any]]) -> None:
+        """Keep vectors in the store (nothing without one; a failure costs one log line)."""
+        store = self._store
+        if store is None:
+            return
+        try:
+            store.put_vectors(model_id, items)
+        except sqlite3.Error as e:
+            self._store_problem(f"cannot write vectors to the index store {store.path!r}: {printable(str(e), 200)}")
+
+    def prune_vectors(self, keep: Iterable[bytes]) -> int:
+        """Drop stored vectors of texts no model has any more (see IndexStore.prune_vectors)."""
+        store = self._store
+        if store is None:
+            return 0
+        try:
+            return store.prune_vectors(keep)
+        except sqlite3.Error as e:
+            self._store_problem(f"cannot prune vectors in the index store {store.path!r}: {printable(str(e), 200)}")
+            return 0
+
     def prepare_search(self, background: bool = False) -> bool:
         """Read the store's full-text index into memory (IndexStore.build_postings), so searches
         rank in ~1 ms at 50k instead of tens of ms in SQLite. `background`: in a daemon thread,

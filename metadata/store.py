@@ -37,6 +37,8 @@ import time
 import unicodedata
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+import numpy as np
+
 from . import base_models, jsonio
 from .cache import Key, freeze, record_from_json, record_to_json
 from .postings import Postings, QueryTokens, read_postings
@@ -47,7 +49,7 @@ from .safe_open import irregular_kind, open_regular, printable
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION_ID = 0x49504958  # "IPIX": this pack's index store
 # Bump when what the reader extracts changes, so stored records are read again instead of trusted.
 # A change of ModelRecord's fields (names or types) does the same by itself (RECORDS_SIGNATURE).
@@ -184,8 +186,15 @@ def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
     conn.executemany("DELETE FROM models WHERE id = ?", bad)
 
 
+def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
+    """Sentence vectors of models' texts (selector/meaning.py), by the hash of model id and text:
+    fp16, so 50k LoRAs cost 38 MB here; rows of texts no model has any more are pruned."""
+    conn.execute("CREATE TABLE vectors (key BLOB PRIMARY KEY, model TEXT NOT NULL, vec BLOB NOT NULL) WITHOUT ROWID")
+
+
 # MIGRATIONS[v] takes a store of schema version v to v + 1, inside one transaction.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_0_to_1, _migrate_1_to_2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_0_to_1, _migrate_1_to_2, _migrate_2_to_3]
+MAX_VECTOR_DIM = 4096
 
 _UPSERT = """INSERT INTO models (kind, name, path, size, mtime_ns, signature, architecture, family, base_model,
         title, trigger_words, tags, description, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -566,6 +575,50 @@ class IndexStore:
     def count(self) -> int:
         with self._lock:
             return int(self._writer().execute("SELECT count(*) FROM models").fetchone()[0])
+
+    # --- vectors ----------------------------------------------------------------------------
+
+    def get_vectors(self, model: str, keys: Sequence[bytes]) -> dict[bytes, np.ndarray]:
+        """The stored vectors (fp32) of `keys` for `model`; a row that does not decode is left out."""
+        out: dict[bytes, np.ndarray] = {}
+        self.open()
+        with self._lock if self.in_memory else self._read_lock:
+            conn = self._read_connection()
+            for start in range(0, len(keys), 500):
+                chunk = list(keys[start:start + 500])
+                marks = ", ".join("?" * len(chunk))
+                for key, vec in conn.execute(f"SELECT key, vec FROM vectors WHERE model = ? AND key IN ({marks})",
+                                             (model, *chunk)):
+                    if isinstance(vec, bytes) and 0 < len(vec) <= 2 * MAX_VECTOR_DIM and len(vec) % 2 == 0:
+                        out[bytes(key)] = np.frombuffer(vec, dtype="<f2").astype(np.float32)
+        return out
+
+    def put_vectors(self, model: str, items: Sequence[tuple[bytes, np.ndarray]]) -> None:
+        """Store vectors (as fp16) for `model`, in one transaction."""
+        rows = [(bytes(k), model, np.asarray(v, dtype="<f2").tobytes()) for k, v in items]
+        with self._lock:
+            self._in_transaction("INSERT OR REPLACE INTO vectors (key, model, vec) VALUES (?, ?, ?)", rows)
+
+    def prune_vectors(self, keep: Iterable[bytes]) -> int:
+        """Remove every vector whose key is not in `keep` (texts no model has any more); the number removed."""
+        wanted = set(keep)
+        with self._lock:
+            conn = self._writer()
+            stale = [(k,) for (k,) in conn.execute("SELECT key FROM vectors") if bytes(k) not in wanted]
+            if stale:
+                self._in_transaction("DELETE FROM vectors WHERE key = ?", stale)
+        return len(stale)
+
+    def _in_transaction(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """`sql` for every row, in one transaction of the writer (the caller holds the lock)."""
+        conn = self._writer()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(sql, rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
 
     # --- search -----------------------------------------------------------------------------
 

@@ -116,7 +116,7 @@ class IntelligentAutoLoraStack(io.ComfyNode):
             overrides["exclude"] = bans
         limit = int(rt.settings.get("selection.max_loras")) if max_loras < 0 else max_loras
         index = rt.ready_index()
-        plan = planner.choose_loras(plan, index, overrides=overrides, max_loras=limit,
+        plan = planner.choose_loras(plan, index, overrides=overrides, max_loras=limit, meaning=rt.plan_meaning(),
                                     strength_scale=float(strength_scale),
                                     max_nsfw_level=int(rt.settings.get("selection.max_nsfw_level")))
         model, clip = apply_loras(model, clip, plan["loras"])

@@ -183,7 +183,7 @@ class IntelligentAutoModelPicker(io.ComfyNode):
         plan = planner.choose_checkpoint(
             plan, candidates, vaes=index.records("vae"), text_encoders=index.records("text_encoder"),
             overrides=overrides, valid_samplers=samplers(), valid_schedulers=schedulers(),
-            max_nsfw_level=int(rt.settings.get("selection.max_nsfw_level")), loras=index)
+            max_nsfw_level=int(rt.settings.get("selection.max_nsfw_level")), loras=index, meaning=rt.plan_meaning())
         chosen = plan["checkpoint"]
         unloadable = unloadable_problem(index.get(chosen["kind"], chosen["name"]))
         if unloadable:

@@ -67,7 +67,7 @@ def make_plan(body: Any) -> dict:
         raise planner.PlanRequestError("body", "must be a JSON object")
     request = planner.parse_request(body)
     rt = get_runtime()
-    plan = planner.build_plan(request, rt.ready_index(), valid_samplers=samplers(),
+    plan = planner.build_plan(request, rt.ready_index(), meaning=rt.plan_meaning(), valid_samplers=samplers(),
                               valid_schedulers=schedulers(),
                               max_nsfw_level=int(rt.settings.get("selection.max_nsfw_level")),
                               max_loras=int(rt.settings.get("selection.max_loras")))

@@ -17,6 +17,7 @@ from ..metadata.flags import FLAGS_FILE, FlaggedIndex, UserFlags
 from ..metadata.index import ModelIndex, ScanResult
 from ..metadata.records import FOLDER_KINDS
 from ..monitor import ResourceMonitor
+from ..selector.meaning import Meaning, MiniLM, build_meaning, text_key, unavailable
 from ..selector.scoring import warm_profiles
 from ..settings import Settings, clean_stale_temp_files
 from .first_scan import FirstScan
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 # The index store (metadata/store.py): SQLite, in `index.cache_dir`. The JSON cache of earlier
 # versions (intelligent-pipeline-index.json) is left where it is, unread: the store is rebuilt.
 INDEX_STORE_FILE = "intelligent-pipeline-index.sqlite3"
+# Retrieval by meaning (selector/meaning.py) is on when its packages are installed; this
+# environment variable set to "off" turns it off (a machine where its CPU time is not wanted).
+MEANING_ENV = "INTELLIGENT_PIPELINE_MEANING"
 
 
 class FolderPathsModels:
@@ -110,6 +114,62 @@ class Runtime:
         self._background: threading.Thread | None = None
         self.first_scan = FirstScan(
             lambda: threading.Thread(target=self._first_scan, name="intelligent-index", daemon=True).start())
+        # retrieval by meaning: the LoRAs' vectors are built in the background after each scan
+        off = os.environ.get(MEANING_ENV, "").strip().lower() in ("off", "0", "false", "no")
+        self.meaning_unavailable = f"{MEANING_ENV} is off" if off else unavailable()
+        self.meaning = Meaning(MiniLM()) if self.meaning_unavailable is None else None
+        self._meaning_lock = threading.Lock()
+        self._meaning_thread: threading.Thread | None = None
+        self._meaning_again = False
+        if self.meaning_unavailable:
+            log.info("Intelligent Pipeline: LoRAs are found by their words only (%s)", self.meaning_unavailable)
+
+    def plan_meaning(self) -> Meaning | None:
+        """What plans use for retrieval by meaning: None until the library's vectors are built."""
+        meaning = self.meaning
+        return meaning if meaning is not None and meaning.index is not None else None
+
+    def _build_meaning_soon(self) -> None:
+        """(Re)build the LoRAs' vectors in the background; one build at a time, the last asked for wins."""
+        if self.meaning is None:
+            return
+        with self._meaning_lock:
+            if self._meaning_thread is not None and self._meaning_thread.is_alive():
+                self._meaning_again = True
+                return
+            self._meaning_thread = threading.Thread(target=self._build_meaning, name="intelligent-meaning",
+                                                    daemon=True)
+            self._meaning_thread.start()
+
+    def _build_meaning(self) -> None:
+        meaning = self.meaning
+        assert meaning is not None
+        while True:
+            try:
+                generation = self.index.generation
+                if meaning.index is None or meaning.index.generation != generation:
+                    loras = self.index.records("lora")
+                    built = build_meaning(loras, meaning.embedder, self.index, generation,
+                                          pause=self._wait_while_executing)
+                    # the model loaded here, not in the first plan (vectors all from the store load none)
+                    meaning.embedder.embed(["a photo"])
+                    meaning.index = built
+                    log.info("Intelligent Pipeline: %d LoRAs searchable by meaning (%.1f MB)", len(built),
+                             built.nbytes / 1e6)
+                    self.index.prune_vectors({text_key(meaning.embedder.model_id, t) for t in built.texts})
+            except Exception as e:  # one line; the planner works on words alone meanwhile
+                log.error("Intelligent Pipeline: LoRA vectors not built: %s: %r", type(e).__name__, str(e))
+                log.debug("meaning build", exc_info=True)
+            with self._meaning_lock:
+                if not self._meaning_again:
+                    self._meaning_thread = None
+                    return
+                self._meaning_again = False
+
+    def _wait_while_executing(self) -> None:
+        """Embedding takes the CPU: wait while a prompt executes (checked every half second)."""
+        while prompt_executing():
+            threading.Event().wait(0.5)
 
     def _scan_should_pause(self) -> bool:
         """The index's `busy`: a background scan waits while a prompt executes, unless that prompt is
@@ -162,7 +222,8 @@ class Runtime:
                 # a changed exclude list (settings route or an edited file) applies without a restart
                 self.index.set_exclude_folders(self.settings.get("index.exclude_folders"))
                 # on the request path: folders whose mtime changed only (files added, removed, renamed)
-                self.index.recheck_if_due(recheck_s, quick=True)
+                if self.index.recheck_if_due(recheck_s, quick=True):
+                    self._build_meaning_soon()  # (the LoRAs it found get vectors in the background)
             finally:
                 self._scan_lock.release()
         self._full_rescan_if_due(recheck_s)
@@ -211,6 +272,7 @@ class Runtime:
         warm_profiles(self.index.records())
         if search and not prompt_executing():
             self.index.prepare_search(background=True)  # (else the next search starts the read)
+        self._build_meaning_soon()
 
 
 _runtime: Runtime | None = None

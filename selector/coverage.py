@@ -29,15 +29,23 @@ def counts_for_coverage(text: str) -> bool:
 
 
 def stack_by_coverage(scores: Iterable[Score], slots: int, covered: set[str] | None = None,
-                      ) -> tuple[list[Score], dict[str, str]]:
+                      pinned: bool = False) -> tuple[list[Score], dict[str, str]]:
     """The usable scores, best first, that each cover a concept not covered yet, up to `slots`;
     and a note for each one passed over for covering only what is covered. `covered` (the
-    concepts of pinned LoRAs) is updated in place."""
+    concepts of pinned LoRAs) is updated in place. A LoRA accepted for its meaning alone (no word
+    of the prompt matched) is stacked only when nothing else is: one, and only when no LoRA that
+    matched the prompt's words is stacked and none is `pinned` (it may be about what those are
+    about, in other words)."""
     covered = set() if covered is None else covered
+    pinned_any = pinned or bool(covered)
     picked: list[Score] = []
     notes: dict[str, str] = {}
+    by_meaning: list[Score] = []
     for s in scores:
         if not s.usable:
+            continue
+        if s.by_meaning_alone:
+            by_meaning.append(s)
             continue
         if len(picked) >= slots:
             break
@@ -47,6 +55,15 @@ def stack_by_coverage(scores: Iterable[Score], slots: int, covered: set[str] | N
             continue
         covered |= specific
         picked.append(s)
+    if by_meaning and slots > 0:
+        if picked or pinned_any:
+            for s in by_meaning:
+                notes.setdefault(s.record.name, "like the prompt in meaning only, and LoRAs matching its words are "
+                                                "stacked")
+        else:
+            picked.append(by_meaning[0])
+            for s in by_meaning[1:]:
+                notes.setdefault(s.record.name, "one LoRA is stacked for its meaning alone")
     return picked, notes
 
 

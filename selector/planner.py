@@ -21,10 +21,12 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from ..metadata import base_models
 from ..metadata.records import ModelRecord
+from ..metadata.safe_open import printable
 from . import architectures as A
 from . import compat
 from .analysis import STYLE_CHOICES, PromptAnalysis, analyze_keywords, normalize_style
 from .coverage import FAMILY_FIT_MAX, NO_FIT, counts_for_coverage, family_fits, stack_by_coverage
+from .meaning import Meaning, Similar
 from .retrieval import (
     Library,
     all_records,
@@ -37,6 +39,8 @@ from .retrieval import (
 from .samplers import is_a1111_name, normalize_sampler, normalize_scheduler
 from .scoring import (
     CORE_KINDS,
+    MEANING_REJECT,
+    MEANING_STACK,
     LoraContext,
     Query,
     Score,
@@ -55,6 +59,8 @@ log = logging.getLogger(__name__)
 
 PLAN_VERSION = 1
 RETRIEVAL_WORDS = "words"  # analysis.retrieval: LoRAs found by their words (contracts.md)
+RETRIEVAL_MEANING = "words+meaning"  # ... and by the meaning of their texts (selector/meaning.py)
+MEANING_LIMIT = 50  # LoRAs most like the prompt in meaning that are looked at (and as many of its family)
 DEFAULT_MAX_LORAS = 3
 MAX_LORAS_LIMIT = 10
 CANDIDATES_SHOWN = 5
@@ -644,7 +650,8 @@ def _checkpoint_entry(s: Score, kind: str, reasons: list[str]) -> dict[str, Any]
 
 
 def _with_family_fit(scored: list[Score], source: Library | Iterable[ModelRecord], analysis: PromptAnalysis,
-                     query: Query, ov: Mapping[str, Any], excl: set[str], max_nsfw_level: int) -> list[Score]:
+                     query: Query, ov: Mapping[str, Any], excl: set[str], max_nsfw_level: int,
+                     similar: Similar | None = None) -> list[Score]:
     """The checkpoint scores with what each one's family has in LoRAs for the prompt added, for
     the checkpoints close enough to the best for that to matter; sorted again."""
     usable = [s for s in scored if s.usable]
@@ -672,6 +679,9 @@ def _with_family_fit(scored: list[Score], source: Library | Iterable[ModelRecord
             prof = profile(r)
             if not prof.shares_words(strong):
                 continue
+            sim = similar.of((r.kind, r.name)) if similar is not None else None
+            if sim is not None and sim < MEANING_REJECT:
+                continue  # its words match, its text is unlike the prompt: the stack would not take it
             found = match_terms(query, prof)
             if found and could_be_stacked(query, found):
                 matched[r.name] = found
@@ -693,6 +703,19 @@ def _with_family_fit(scored: list[Score], source: Library | Iterable[ModelRecord
     return out
 
 
+def _similar(meaning: Meaning | None, req: Mapping[str, Any], architecture: str | None = None) -> Similar | None:
+    """What meaning finds for the request's prompt (its `<lora:>` tags left out), or None: without
+    meaning, and when embedding fails (one log line; the plan goes on by words)."""
+    if meaning is None:
+        return None
+    try:
+        return meaning.similar(extract_prompt_loras(req.get("prompt", "") or "")[0], MEANING_LIMIT, architecture,
+                               at_least=MEANING_STACK)
+    except Exception as e:
+        log.warning("retrieval by meaning failed, words only: %s: %s", type(e).__name__, printable(str(e), 300))
+        return None
+
+
 def _needs(r: ModelRecord) -> tuple[A.ArchitectureSpec, compat.Needs]:
     """The spec of a checkpoint and the components it needs (of the record alone: kept with its profile)."""
     memo = profile(r).memo
@@ -707,13 +730,15 @@ def choose_checkpoint(plan: dict[str, Any], records: Library | Iterable[ModelRec
                       vaes: Iterable[ModelRecord] | None = None, text_encoders: Iterable[ModelRecord] | None = None,
                       valid_samplers: Sequence[str] | None = None, valid_schedulers: Sequence[str] | None = None,
                       max_nsfw_level: int = 2, quality: str | None = None,
-                      loras: Library | Iterable[ModelRecord] | None = None) -> dict[str, Any]:
+                      loras: Library | Iterable[ModelRecord] | None = None,
+                      meaning: Meaning | None = None) -> dict[str, Any]:
     """Pick the checkpoint (or diffusion model + text encoders), its VAE and the settings.
 
     `records` may hold the whole library, or be a Library (only checkpoints/diffusion models are
     ranked; VAEs and text encoders in it are used too). `loras` (a Library, or records; default:
     those of `records`) are what a family has for the prompt, which decides between close
-    checkpoints. `overrides` (a dict as in the request, or a PlanRequest)
+    checkpoints; `meaning` leaves out of that the LoRAs whose text is unlike the prompt, as the stack
+    does. `overrides` (a dict as in the request, or a PlanRequest)
     go on top of the plan's own. A pin that matches nothing raises PlanError; no usable model
     raises PlanError. LoRAs chosen earlier are dropped (they were for another checkpoint).
     """
@@ -778,7 +803,8 @@ def choose_checkpoint(plan: dict[str, Any], records: Library | Iterable[ModelRec
             ok, why, _, _ = usable(r)
             scored.append(score_checkpoint(r, analysis, query, quality, max_nsfw_level, (ok, why)))
         scored.sort(key=lambda s: (not s.usable, -s.total, s.record.name))
-        scored = _with_family_fit(scored, lora_source, analysis, query, ov, excl, max_nsfw_level)
+        scored = _with_family_fit(scored, lora_source, analysis, query, ov, excl, max_nsfw_level,
+                                  _similar(meaning, req))
         if not scored or not scored[0].usable:
             if not ckpts:
                 raise PlanError("no checkpoint or diffusion model in the library")
@@ -977,11 +1003,12 @@ def _inject_triggers(positive: str, loras: list[dict[str, Any]]) -> tuple[str, l
 
 def choose_loras(plan: dict[str, Any], lora_records: Library | Iterable[ModelRecord], overrides: Any = None,
                  max_loras: int | None = None, strength_scale: float = 1.0, *,
-                 max_nsfw_level: int = 2) -> dict[str, Any]:
+                 max_nsfw_level: int = 2, meaning: Meaning | None = None) -> dict[str, Any]:
     """Pick the LoRAs for the plan's checkpoint, their strengths and trigger words; finish the prompt.
 
     `lora_records`: a Library (the LoRAs worth scoring are retrieved from it by the prompt's
-    words) or records (all of them are scored). Only LoRAs compatible with the checkpoint are
+    words, and by meaning when `meaning` has the library's vectors) or records (all of them are
+    scored). Only LoRAs compatible with the checkpoint are
     considered ("partial" ones with a penalty, and recorded). Pins (overrides.loras, `<lora:...>` in the prompt) are always used when they can
     load, even beyond `max_loras`; an incompatible or unknown pin becomes a warning. Excludes
     (overrides.exclude, sidecar `exclude`) are never picked automatically.
@@ -1066,14 +1093,15 @@ def choose_loras(plan: dict[str, Any], lora_records: Library | Iterable[ModelRec
 
     # Then the best matches, up to the limit.
     auto_slots = max(0, limit - len(selected))
-    retrieved = retrieve_loras(source, query, ctx.architecture)
+    similar = _similar(meaning, req, ctx.architecture)
+    retrieved = retrieve_loras(source, query, ctx.architecture, similar=similar)
     scores, pool = score_loras(retrieved.records, analysis, query, ctx, max_nsfw_level,
-                               pool_size=compatible_count(source, ctx),
+                               pool_size=compatible_count(source, ctx), similarity=retrieved.similarity(),
                                skip=lambda r: r.excluded or r.name in chosen_names or _is_excluded(r, excl))
     # A pin covers its concepts: no second LoRA for the same thing.
     covered: set[str] = {t for item in selected if item["score"] is not None
                          for t in item["score"].matched if counts_for_coverage(t)}
-    picked, notes = stack_by_coverage(scores, auto_slots, covered)
+    picked, notes = stack_by_coverage(scores, auto_slots, covered, pinned=bool(selected))
     for s in picked:
         strength, why = _strength(s.record, s.compatibility or "full")
         reasons = list(s.reasons)
@@ -1081,7 +1109,7 @@ def choose_loras(plan: dict[str, Any], lora_records: Library | Iterable[ModelRec
             reasons.append(f"partial fit: a {s.record.base_model} LoRA on a {ctx.base_model} checkpoint")
         selected.append({"record": s.record, "score": s, "compatibility": s.compatibility, "reasons": reasons,
                          "strength": strength, "strength_why": why, "exact": False, "pinned": False,
-                         "found_by": ["words"]})
+                         "found_by": ["meaning"] if s.by_meaning_alone else retrieved.found_by(s.record)})
     if limit == 0 and scores:
         notes.setdefault(scores[0].record.name, "max_loras is 0")
 
@@ -1128,7 +1156,7 @@ def choose_loras(plan: dict[str, Any], lora_records: Library | Iterable[ModelRec
          "note": notes.get(s.record.name) or ("" if s.usable else (s.reasons[-1] if s.reasons else ""))}
         for s in scores[:LORA_CANDIDATES_SHOWN]]
     plan["candidates"]["lora_pool"] = pool
-    plan.setdefault("analysis", {})["retrieval"] = RETRIEVAL_WORDS
+    plan.setdefault("analysis", {})["retrieval"] = RETRIEVAL_WORDS if similar is None else RETRIEVAL_MEANING
     if not loras:
         plan["candidates"]["lora_note"] = (
             "max_loras is 0" if limit == 0 else
@@ -1143,7 +1171,8 @@ def choose_loras(plan: dict[str, Any], lora_records: Library | Iterable[ModelRec
 def build_plan(request: PlanRequest | Mapping[str, Any], records: Library | Iterable[ModelRecord],
                analysis: PromptAnalysis | None = None, *, valid_samplers: Sequence[str] | None = None,
                valid_schedulers: Sequence[str] | None = None, max_nsfw_level: int = 2,
-               max_loras: int | None = None, strength_scale: float = 1.0) -> dict[str, Any]:
+               max_loras: int | None = None, strength_scale: float = 1.0,
+               meaning: Meaning | None = None) -> dict[str, Any]:
     """start -> checkpoint -> LoRAs over a Library (LoRAs retrieved by words), or over one sequence of
     records of all kinds (every LoRA scored)."""
     req = request if isinstance(request, PlanRequest) else parse_request(request)
@@ -1152,9 +1181,9 @@ def build_plan(request: PlanRequest | Mapping[str, Any], records: Library | Iter
     source = as_source(records)
     plan = start_plan(req, analysis)
     plan = choose_checkpoint(plan, source, valid_samplers=valid_samplers, valid_schedulers=valid_schedulers,
-                             max_nsfw_level=max_nsfw_level)
+                             max_nsfw_level=max_nsfw_level, meaning=meaning)
     return choose_loras(plan, source, max_loras=max_loras,
-                        strength_scale=strength_scale, max_nsfw_level=max_nsfw_level)
+                        strength_scale=strength_scale, max_nsfw_level=max_nsfw_level, meaning=meaning)
 
 
 def plan_summary(plan: Mapping[str, Any]) -> str:

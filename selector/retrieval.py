@@ -21,8 +21,8 @@ from typing import Any, Callable, Iterable, Protocol, TypeVar, cast, runtime_che
 from ..metadata.flags import FlaggedIndex
 from ..metadata.records import ModelRecord
 from .compat import group_compatibility, lora_group
+from .meaning import Similar, similarity_map
 from .scoring import LoraContext, Query
-
 
 # LoRAs asked of each search: the best by all the words together, and the best by each word alone
 # (a LoRA about one rare word of a long prompt is not crowded out by those holding several common
@@ -68,13 +68,30 @@ def as_source(source: Library | Iterable[ModelRecord], kind: str | None = None) 
 
 @dataclass(frozen=True)
 class Retrieved:
-    """The LoRAs to score, and how they were found: "words" (the full-text index) or "all"
-    (a plain list of records, or a library whose index cannot be searched: every one looked at);
-    `searches`: how many were made (0: the last few retrievals had made them)."""
+    """The LoRAs to score, and how they were found: `method` "words" (the full-text index) or
+    "all" (a plain list of records, or a library whose index cannot be searched: every one looked
+    at); `by_meaning`: the (kind, name) of those that meaning found (selector/meaning.py), and
+    `similar` what it found; `searches`: how many searches were made (0: the last few retrievals
+    had made them)."""
 
     records: tuple[ModelRecord, ...]
     method: str
     searches: int = 0
+    by_words: frozenset[tuple[str, str]] = frozenset()
+    by_meaning: frozenset[tuple[str, str]] = frozenset()
+    similar: Similar | None = None
+
+    def found_by(self, record: ModelRecord) -> list[str]:
+        """How a record was found, in contracts.md's words: "words", "meaning" or both."""
+        key = (record.kind, record.name)
+        out = ["words"] if self.method == "all" or key in self.by_words else []
+        if key in self.by_meaning:
+            out.append("meaning")
+        return out or ["words"]
+
+    def similarity(self) -> dict[str, float]:
+        """name -> cosine to the prompt of the records retrieved (empty without meaning)."""
+        return dict(similarity_map(self.similar, self.records))
 
 
 def search_words(query: Query) -> list[str]:
@@ -91,35 +108,39 @@ def search_words(query: Query) -> list[str]:
 
 
 def retrieve_loras(source: Library | Iterable[ModelRecord], query: Query,
-                   architecture: str | None = None, limit: int = RETRIEVE_LIMIT, each: int = PER_WORD) -> Retrieved:
+                   architecture: str | None = None, limit: int = RETRIEVE_LIMIT, each: int = PER_WORD,
+                   similar: Similar | None = None) -> Retrieved:
     """The LoRAs of `source` to score for `query`: from a Library, the `limit` best by the words of
     each search and the `each` best by every word alone, and as many again among those of
     `architecture` (so a family with few LoRAs for a
     common word is not crowded out by another's many), resolved to the records the library
-    holds now; from a sequence of records, all of its LoRAs."""
+    holds now; from a sequence of records, all of its LoRAs. `similar` (what meaning found for
+    the prompt) adds the LoRAs most like it in meaning."""
+    meant = frozenset(k for k, _ in similar.found) if similar is not None else frozenset()
     if not is_library(source):
-        return Retrieved(tuple(r for r in cast("Iterable[ModelRecord]", source) if r.kind == "lora"), "all")
+        records = tuple(r for r in cast("Iterable[ModelRecord]", source) if r.kind == "lora")
+        return Retrieved(records, "all", by_meaning=meant, similar=similar)
     library = cast(Library, source)
     if library.search_generation is None:  # (its store could not be opened or written): all are looked at
-        return Retrieved(tuple(library.records("lora")), "all")
+        return Retrieved(tuple(library.records("lora")), "all", by_meaning=meant, similar=similar)
     words = search_words(query)
-    if not words:
-        return Retrieved((), "words")
     archs: list[str | None] = [None]
     if architecture and architecture != "unknown":
         archs.append(architecture)
     keys: dict[tuple[str, str], None] = {}
     searches = 0
-    for arch in archs:
+    for arch in archs if words else ():
         found, n = _searched(library, tuple(words), arch, limit, each)
         keys.update(found)
         searches += n
+    by_words = frozenset(keys)
+    keys.update(dict.fromkeys(k for k, _ in similar.found) if similar is not None else {})
     out: list[ModelRecord] = []
     for kind, name in keys:
         r = library.get(kind, name)
         if r is not None:  # (removed since the store was written)
             out.append(r)
-    return Retrieved(tuple(out), "words", searches)
+    return Retrieved(tuple(out), "words", searches, by_words, meant, similar)
 
 
 def _searched(library: Library, words: tuple[str, ...], architecture: str | None, limit: int,

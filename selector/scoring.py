@@ -43,6 +43,14 @@ DESCRIPTION_LIMIT = 2000  # characters of a description that are read: the start
 MIN_LORA_RELEVANCE = 10.0
 MAX_TRIGGER_ITEMS = 32  # trigger words looked at for what a LoRA is about
 MIN_CORE_RELEVANCE = 5.0  # of which from the prompt's own concepts, not synonyms or style tags
+# Meaning (selector/meaning.py): a LoRA that shares no word with the prompt is stacked when its
+# text's cosine similarity to the prompt is at least MEANING_STACK (a property of the two texts
+# alone, never of the library); between accepted LoRAs, similarity above MEANING_FLOOR adds to
+# the rank. Only one LoRA is stacked on meaning alone (coverage.stack_by_coverage).
+MEANING_STACK = 0.55
+MEANING_FLOOR = 0.3
+MEANING_REJECT = 0.35  # a LoRA whose words match but whose text is less like the prompt is not stacked
+MEANING_POINTS = 20.0
 # Few-step distilled families (Lightning, Turbo, LCM, Schnell): ideal for "fast", a compromise above it.
 _DISTILLED_SPECS = frozenset({"sd1_fast", "sdxl_fast", "sd3_fast", "flux_schnell"})
 _DISTILLED_PREFERENCE = {"fast": 4.0, "balanced": -1.0, "high": -3.0, "ultra": -5.0}
@@ -756,6 +764,12 @@ class Score:
     architecture: str = "unknown"
     base_model: str = "Unknown"
     guessed_architecture: bool = False
+    similarity: float | None = None  # cosine of its text to the prompt's, when meaning was used
+
+    @property
+    def by_meaning_alone(self) -> bool:
+        """Accepted for its meaning, with no word of the prompt matched."""
+        return not self.matched and self.similarity is not None
 
     def candidate(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.record.name, "score": round(self.total, 2),
@@ -985,7 +999,8 @@ def score_loras(records: Iterable[ModelRecord], analysis: PromptAnalysis, query:
                 max_nsfw_level: int = 2, skip: Callable[[ModelRecord], bool] | None = None,
                 matched: Mapping[str, list[TermMatch]] | None = None, rank: bool = True,
                 compatibility: Callable[[ModelRecord], str | None] | None = None,
-                pool_size: int | None = None) -> tuple[list[Score], int]:
+                pool_size: int | None = None, similarity: Mapping[str, float] | None = None,
+                ) -> tuple[list[Score], int]:
     """Scores of the LoRAs that are compatible and match the prompt at all; and the pool size.
 
     Two passes: the first finds, per compatible LoRA, which terms match (a set look-up for most),
@@ -998,7 +1013,10 @@ def score_loras(records: Iterable[ModelRecord], analysis: PromptAnalysis, query:
     itself passes one that lets every LoRA through). `pool_size`: how many compatible LoRAs the
     library holds, when `records` are only those retrieved for the prompt (rarity is a share of
     the library, not of what was retrieved); the pool returned is the larger of it and the count.
+    `similarity` (record name -> cosine of its text to the prompt, from selector/meaning.py): a
+    LoRA matching no term is scored when it reaches MEANING_STACK, and similarity ranks.
     """
+    sims = similarity or {}
     pool = 0
     found: list[tuple[ModelRecord, str, Profile, list[TermMatch]]] = []
     df: dict[int, int] = {}
@@ -1015,6 +1033,8 @@ def score_loras(records: Iterable[ModelRecord], analysis: PromptAnalysis, query:
         prof = profile(r)
         matches = match_terms(query, prof) if matched is None else matched.get(r.name, [])
         if not matches:
+            if sims.get(r.name, 0.0) >= MEANING_STACK:
+                found.append((r, compat, prof, matches))
             continue
         for m in matches:
             df[m.index] = df.get(m.index, 0) + 1
@@ -1026,6 +1046,10 @@ def score_loras(records: Iterable[ModelRecord], analysis: PromptAnalysis, query:
     conf = max(0.0, min(1.0, analysis.style_confidence))
     for r, compat, prof, matches in found:
         acc = _Acc()
+        sim = sims.get(r.name)
+        if not matches:
+            out.append(_by_meaning(r, compat, prof, sim or 0.0, analysis, ctx, max_nsfw_level, rank))
+            continue
         # Whether to stack it at all: the prompt's terms it matches, and where, and nothing that
         # depends on the rest of the library (how many other LoRAs match them), so that owning
         # 300 "red dress" LoRAs, or 1,000 unrelated ones, never changes whether one is used.
@@ -1038,7 +1062,8 @@ def score_loras(records: Iterable[ModelRecord], analysis: PromptAnalysis, query:
         relevant = rel >= MIN_LORA_RELEVANCE and core >= MIN_CORE_RELEVANCE
         unnamed = relevant and prof.items.character and not _names_character(query, prof, parts)
         unanchored = relevant and not unnamed and not _anchored(query, matches, prof, parts)
-        relevant = relevant and not unnamed and not unanchored
+        unlike = relevant and not unnamed and not unanchored and sim is not None and sim < MEANING_REJECT
+        relevant = relevant and not unnamed and not unanchored and not unlike
         if relevant:
             if rank and conf >= 0.4:
                 aff = style_affinity(r, prof)
@@ -1051,11 +1076,16 @@ def score_loras(records: Iterable[ModelRecord], analysis: PromptAnalysis, query:
             if rank and prof.popularity > 0:
                 acc.add("popularity", 4.0 * prof.popularity,
                         f"{_fmt_count(r.downloads)} downloads, {_fmt_count(r.likes)} likes")
+            if rank and sim is not None and sim > MEANING_FLOOR:
+                acc.add("meaning", MEANING_POINTS * (sim - MEANING_FLOOR),
+                        f"its text means much what the prompt says (similarity {sim:.2f})")
             if compat == "partial":
                 acc.add("partial", -6.0, f"{r.base_model} LoRA on a {ctx.base_model} checkpoint: loads, "
                                          "results vary")
         elif unanchored:
             acc.note("matches only a side tag, nothing of what it is about (title, trigger words, first tags)")
+        elif unlike:
+            acc.note(f"its words match, but its text is unlike the prompt's (similarity {sim:.2f})")
         elif unnamed:
             acc.note("a character LoRA, and the prompt does not name its character (title or first trigger word)")
         elif rel < MIN_LORA_RELEVANCE:
@@ -1070,6 +1100,29 @@ def score_loras(records: Iterable[ModelRecord], analysis: PromptAnalysis, query:
             acc.note(f"rated {NSFW_NAMES.get(level, level)}, above the limit for a SFW prompt")
         arch_guess = effective_architecture(r)
         out.append(Score(r, acc.total, acc.components, tuple(acc.reasons), usable, compat, rel,
-                         tuple(t for t, _, _ in parts), arch_guess.architecture, r.base_model))
+                         tuple(t for t, _, _ in parts), arch_guess.architecture, r.base_model, similarity=sim))
     out.sort(key=lambda s: (-s.total, s.record.name))
     return out, pool
+
+
+def _by_meaning(r: ModelRecord, compat: str, prof: Profile, sim: float, analysis: PromptAnalysis,
+                ctx: LoraContext, max_nsfw_level: int, rank: bool) -> Score:
+    """The score of a LoRA that matches no term of the prompt and is as like it as MEANING_STACK:
+    stacked for its meaning, unless it is a character LoRA (the prompt would name the character)."""
+    acc = _Acc()
+    acc.add("meaning", MEANING_POINTS * (sim - MEANING_FLOOR),
+            f"no word of the prompt, but its text means much what the prompt says (similarity {sim:.2f})")
+    usable = True
+    if prof.items.character:
+        usable = False
+        acc.note("a character LoRA, and the prompt does not name its character (title or first trigger word)")
+    if rank and prof.popularity > 0:
+        acc.add("popularity", 4.0 * prof.popularity, f"{_fmt_count(r.downloads)} downloads, {_fmt_count(r.likes)} likes")
+    if compat == "partial":
+        acc.add("partial", -6.0, f"{r.base_model} LoRA on a {ctx.base_model} checkpoint: loads, results vary")
+    level = _nsfw_level(r)
+    if level > max_nsfw_level and not analysis.nsfw:
+        usable = False
+        acc.note(f"rated {NSFW_NAMES.get(level, level)}, above the limit for a SFW prompt")
+    return Score(r, acc.total, acc.components, tuple(acc.reasons), usable, compat, MIN_LORA_RELEVANCE * sim, (),
+                 effective_architecture(r).architecture, r.base_model, similarity=sim)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import os
 import pickle
+import time
 import types
 import uuid
 
@@ -45,6 +46,19 @@ def add_broken_files(models: str, marker: str) -> dict[str, str]:
             "pickle": "legacy_pickle.ckpt"}
 
 
+def _wait_for_meaning(url: str, timeout_s: float = 180.0) -> None:
+    """Until plans use retrieval by meaning (the LoRAs' vectors are built in the background after
+    the first scan), so every test sees the planner as users do once it has settled."""
+    client = ComfyClient(url, timeout=120)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if client.plan("a photo of a cat")["analysis"]["retrieval"] == "words+meaning":
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"plans still use words only after {timeout_s:.0f} s")
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="session")
 def server_env(tmp_path_factory, linked_models):
     base = tmp_path_factory.mktemp("comfy")
@@ -63,6 +77,7 @@ def server_env(tmp_path_factory, linked_models):
                          settings=settings)
     server.start()
     try:
+        _wait_for_meaning(server.url)
         yield {"server": server, "models": models, "marker": marker, "broken": broken, "base": str(base)}
     finally:
         server.stop()

@@ -28,6 +28,7 @@ from typing import Any, Sequence
 
 from intelligent_pipeline.metadata import ModelIndex, StaticModelPaths
 from intelligent_pipeline.selector import planner
+from intelligent_pipeline.selector.meaning import Meaning, MiniLM, build_meaning, unavailable
 
 HERE = Path(__file__).resolve().parent
 PROMPTS_DIR = HERE / "prompts"
@@ -177,7 +178,9 @@ class Report:
 
 
 def evaluate(prompts: Sequence[Prompt], records: Sequence[Any] | None = None,
-             workdir: str | os.PathLike[str] | None = None) -> Report:
+             workdir: str | os.PathLike[str] | None = None, embedder: Any = None) -> Report:
+    """Plans for `prompts` over the library built from `records` (default: library/*.jsonl),
+    through the index; with `embedder` (selector/meaning.py's Embedder), by words and meaning."""
     library = list(records) if records is not None else build.load_library()
     table = build._family_architectures()
     arch_of = {r.id: build.architecture_of(r.base_model, table) for r in library}
@@ -186,11 +189,14 @@ def evaluate(prompts: Sequence[Prompt], records: Sequence[Any] | None = None,
         names = build.build(models, library)
         index = ModelIndex(StaticModelPaths.from_models_dir(str(models)))
         index.scan()
+        meaning = None
+        if embedder is not None:
+            meaning = Meaning(embedder, build_meaning(index.records("lora"), embedder, index, index.generation))
         kind_of = {r.id: r.kind for r in library}
         by_name = {(kind_of[rid], name): rid for rid, name in names.items()}
         report = Report()
         for p in prompts:
-            plan = planner.build_plan({"prompt": p.prompt}, index)
+            plan = planner.build_plan({"prompt": p.prompt}, index, meaning=meaning)
             ckpt = plan.get("checkpoint") or {}
             ckpt_id = by_name.get(("checkpoint", str(ckpt.get("name", ""))))
             loras = [by_name.get(("lora", str(lo.get("name", "")))) or f"?{lo.get('name')}"
@@ -205,10 +211,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--set", choices=(*SETS, "all"), default="all")
     parser.add_argument("--failures", action="store_true", help="list every dev prompt graded wrong")
+    parser.add_argument("--words-only", action="store_true", help="no retrieval by meaning, even when it is installed")
     args = parser.parse_args(argv)
     sets = SETS if args.set == "all" else (args.set,)
     prompts = [p for s in sets for p in load_prompts(s)]
-    report = evaluate(prompts)
+    missing = unavailable()
+    if missing and not args.words_only:
+        sys.stdout.write(f"words only: {missing}\n")
+    report = evaluate(prompts, embedder=None if args.words_only or missing else MiniLM())
     sys.stdout.write(report.text() + "\n")
     if args.failures and "dev" in sets:  # held-out prompts are not for tuning: their failures are never listed
         sys.stdout.write("\n".join(report.failures("dev")) + "\n")

@@ -19,6 +19,7 @@ from types import ModuleType
 import pytest
 
 from intelligent_pipeline.metadata import ModelIndex, StaticModelPaths
+from intelligent_pipeline.selector import meaning
 
 SELECTION = Path(__file__).resolve().parents[2] / "selection"
 HEX40 = re.compile(r"[0-9a-f]{40}")
@@ -136,12 +137,16 @@ def test_grading_counts_what_the_runner_says() -> None:
     assert report.figures("dev", "nothing").prompts == 1
 
 
-def test_the_evaluation_runs_over_both_sets(library: list, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("how", ["words", "words+meaning"])
+def test_the_evaluation_runs_over_both_sets(library: list, capsys: pytest.CaptureFixture[str], how: str) -> None:
+    """Words alone, and words with meaning (all-MiniLM-L6-v2 over the library's 3,270 LoRA texts:
+    about a minute of CPU here, the bulk of this test)."""
     prompts = [p for s in run.SETS for p in run.load_prompts(s)]
-    report = run.evaluate(prompts, library)
+    assert meaning.unavailable() is None, meaning.unavailable()  # `make setup` installs the meaning extra
+    report = run.evaluate(prompts, library, embedder=meaning.MiniLM() if how == "words+meaning" else None)
     assert [o.prompt for o in report.outcomes] == prompts
     with capsys.disabled():
-        sys.stdout.write("\nselection evaluation (words only, no LLM):\n" + report.text() + "\n")
+        sys.stdout.write(f"\nselection evaluation ({how}, no LLM):\n" + report.text() + "\n")
     for o in report.outcomes:
         assert o.checkpoint is not None, o.prompt.id  # every plan picks a checkpoint of the library
         assert not any(x.startswith("?") for x in o.loras), o.loras
