@@ -98,9 +98,12 @@ def settings_fingerprint(*prefixes: str) -> tuple:
 
 
 def library_fingerprint() -> tuple:
-    """Changes when the library (re-checked here, when a prompt is queued) or the selection settings change."""
+    """Changes when the library (re-checked here, when a prompt is queued), the selection settings or
+    what retrieval by meaning has built change."""
     rt = get_runtime()
-    return (rt.ready_index().generation, settings_fingerprint("selection.", "index.exclude_folders"))
+    meaning = rt.plan_meaning()
+    built = meaning.index.generation if meaning is not None and meaning.index is not None else None
+    return (rt.ready_index().generation, built, settings_fingerprint("selection.", "index.exclude_folders"))
 
 
 def publish(node_cls: Any, stage: int, plan: dict, standalone: bool = False) -> dict:

@@ -70,7 +70,7 @@ def number_problem(field: str, value: Any, lo: float, hi: float) -> str | None:
     return None
 
 
-PIN_STRENGTH_MAX = 10.0  # as the plan route's `overrides.loras[].strength` (selector/planner.py)
+PIN_STRENGTH_MAX = 10.0  # as the plan route's `overrides.loras[].strength` (selector/request.py)
 
 
 def pinned_loras_problem(field: str, text: Any) -> str | None:

@@ -17,6 +17,7 @@ from ..metadata.flags import FLAGS_FILE, FlaggedIndex, UserFlags
 from ..metadata.index import ModelIndex, ScanResult
 from ..metadata.records import FOLDER_KINDS
 from ..monitor import ResourceMonitor
+from ..selector.checkpoint_choice import CHECKPOINT_KINDS
 from ..selector.meaning import Meaning, MiniLM, build_meaning, text_key, unavailable
 from ..selector.scoring import warm_profiles
 from ..settings import Settings, clean_stale_temp_files
@@ -266,10 +267,12 @@ class Runtime:
         return result
 
     def _warm(self, search: bool = True) -> None:
-        """Tokenise the library for scoring now, so the first plan after a scan is as fast as the rest;
-        `search`: and start reading the full-text index into memory in its own thread (candidate
-        lookups in ~1 ms at 50k; 2-3 s of CPU then, not while a prompt executes)."""
-        warm_profiles(self.index.records())
+        """Tokenise the checkpoints for scoring now, so the first plan after a scan is as fast as the
+        rest (every plan scores every checkpoint; a LoRA is tokenised when a plan first retrieves
+        it, so a big library's LoRAs cost no memory for profiles no plan reads); `search`: and start
+        reading the full-text index into memory in its own thread (candidate lookups in ~1 ms at
+        50k; 2-3 s of CPU then, not while a prompt executes)."""
+        warm_profiles(r for kind in CHECKPOINT_KINDS for r in self.index.records(kind))
         if search and not prompt_executing():
             self.index.prepare_search(background=True)  # (else the next search starts the read)
         self._build_meaning_soon()

@@ -170,7 +170,9 @@ def test_rescan_and_queue_time_recheck_see_added_and_removed_files(client, serve
     shutil.copyfile(os.path.realpath(src), os.path.join(loras_dir, name))
     try:
         result = client.post("/intelligent/api/rescan", {})
-        assert result["changed"] >= 1 and result["by_type"]["lora"] == before + 1
+        # (with index.recheck_s 0 every request starts a background full rescan, which may have
+        # indexed the copy first: then this rescan has nothing left to change)
+        assert result["by_type"]["lora"] == before + 1 and result["changed"] >= 0
         assert result["total"] == sum(result["by_type"].values()) and result["seconds"] >= 0
     finally:
         os.unlink(os.path.join(loras_dir, name))

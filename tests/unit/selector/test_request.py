@@ -108,7 +108,7 @@ from hypothesis import given  # noqa: E402
 from hypothesis import settings as hyp_settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from intelligent_pipeline.selector import planner  # noqa: E402
+from intelligent_pipeline.selector import names, planner, request  # noqa: E402
 from intelligent_pipeline.selector.samplers import normalize_sampler, normalize_scheduler  # noqa: E402
 
 
@@ -147,7 +147,7 @@ JSON = st.recursive(
     max_leaves=16)
 TOP_KEY = st.sampled_from(["prompt", "negative_prompt", "style", "quality", "overrides", "use_ollama"]) | \
     st.text(max_size=8)
-OVERRIDE_KEY = st.sampled_from(list(planner._OVERRIDE_KEYS)) | st.text(max_size=8)
+OVERRIDE_KEY = st.sampled_from(list(request._OVERRIDE_KEYS)) | st.text(max_size=8)
 LORA_PIN = st.text(max_size=10) | st.dictionaries(st.sampled_from(["name", "strength", "weight"]), JSON, max_size=3)
 OVERRIDE_VALUE = JSON | st.lists(LORA_PIN, max_size=3) | st.sampled_from(["DPM++ 2M Karras", "euler", "karras"])
 OVERRIDES = st.dictionaries(OVERRIDE_KEY, OVERRIDE_VALUE, max_size=5)
@@ -174,8 +174,8 @@ def test_parse_overrides_returns_or_raises_plan_request_error(raw):
     except PlanRequestError as e:
         assert e.field.startswith("overrides") or e.field == "overrides"
         return
-    assert set(out) <= set(planner._OVERRIDE_KEYS) - {"cfg_scale"}
-    parse_overrides(planner._plain(out))  # what it returns parses again (a plan carries it on)
+    assert set(out) <= set(request._OVERRIDE_KEYS) - {"cfg_scale"}
+    parse_overrides(request._plain(out))  # what it returns parses again (a plan carries it on)
 
 
 @hyp_settings(derandomize=True, max_examples=200, deadline=None)
@@ -187,9 +187,9 @@ def test_name_normalisers_return_or_raise_their_documented_error(name):
     except ValueError:
         pass
     assert normalize_scheduler(name) is None or isinstance(normalize_scheduler(name), str)
-    norm = planner._norm(name)
-    assert isinstance(norm, str) and planner._norm(norm) == norm
-    assert planner._find([], name) == []
+    norm = names._norm(name)
+    assert isinstance(norm, str) and names._norm(norm) == norm
+    assert names.find([], name) == []
 
 
 HOSTILE = [":" + "9" * 9, " ", ",", "\n", "<lora:", ":0.5", "(", "<", "a, "]
