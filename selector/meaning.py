@@ -274,6 +274,7 @@ class Meaning:
         self.index = index
         self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
         self._last: tuple[tuple[str, int, str | None, float | None], Similar] | None = None
+        self._sims: tuple[str, MeaningIndex, np.ndarray] | None = None  # the last prompt's cosines
         self._lock = threading.Lock()
 
     def vectors(self, prompt: str) -> np.ndarray:
@@ -304,7 +305,14 @@ class Meaning:
         if last is not None and last[0] == key and last[1].index is index:
             return last[1]
         vectors = self.vectors(prompt)
-        sims = index.similarities(vectors)
+        with self._lock:
+            cached = self._sims
+        if cached is not None and cached[0] == key[0] and cached[1] is index:
+            sims = cached[2]  # (the family fit asked for the same prompt among all families)
+        else:
+            sims = index.similarities(vectors)
+            with self._lock:
+                self._sims = (key[0], index, sims)
         found = index.search(np.zeros(0), limit, None, sims)
         seen = {k for k, _ in found}
         if architecture is not None:

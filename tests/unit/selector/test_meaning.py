@@ -286,3 +286,18 @@ def test_a_failing_embedder_costs_the_plan_nothing_but_meaning(caplog: pytest.Lo
     assert plan["analysis"]["retrieval"] == "words"
     assert [lo["name"] for lo in plan["loras"]] == ["trains.safetensors"]
     assert any("meaning failed" in r.getMessage() for r in caplog.records)
+
+
+def test_a_plan_embeds_its_prompt_once_and_computes_the_cosines_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    records = [CKPT, lora("t", "Railway Scenery", ("locomotive",)),
+               lora("x", "Railway XL", ("locomotive",), arch="sdxl", base="SDXL 1.0"),
+               rec("xl.safetensors", "checkpoint", architecture="sdxl", base_model="SDXL 1.0", title="General XL",
+                   tags=("base model", "general"), downloads=10_000)]
+    meaning = meaning_for(records)
+    embedder = meaning.embedder
+    embedder.calls.clear()
+    counted: list[int] = []
+    real = M.MeaningIndex.similarities
+    monkeypatch.setattr(M.MeaningIndex, "similarities", lambda self, v: counted.append(1) or real(self, v))
+    _plan(records, "a train, a station at night", meaning)
+    assert len(embedder.calls) == 1 and len(counted) == 1
