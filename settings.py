@@ -137,11 +137,17 @@ _NOT_YET = "Not used yet: kept so scripts and the client can set it before the f
 
 SCHEMA: dict[str, Setting] = {
     "ollama.enabled": Setting("choice", "auto", "Ollama", "Use Ollama",
-                              "true (or a request's use_ollama: on) adds a warning to the plan that Ollama analysis is not "
-                              "available yet; auto and false change nothing. " + _NOT_YET, options=("auto", True, False)),
-    "ollama.host": Setting("url", "http://127.0.0.1:11434", "Ollama", "Ollama host", _NOT_YET),
-    "ollama.model": Setting("string", "llama3.2", "Ollama", "Ollama model", _NOT_YET),
-    "ollama.timeout_s": Setting("number", 20, "Ollama", "Ollama timeout (s)", _NOT_YET, min=0.1, max=600),
+                              "auto: plans ask the Ollama model when a server answers at the host; true: always (a "
+                              "failure is the plan's fallback reason); false: never. A request's use_ollama on/off "
+                              "decides for itself.", options=("auto", True, False), in_dialog=True),
+    "ollama.host": Setting("url", "http://127.0.0.1:11434", "Ollama", "Ollama host",
+                           "A host that is not this machine receives the prompts and the candidates' titles and "
+                           "tags (the plan's reasons name it).", in_dialog=True),
+    "ollama.model": Setting("string", "llama3.2", "Ollama", "Ollama model",
+                            "A model the server has pulled (`ollama pull llama3.2`)", in_dialog=True),
+    "ollama.timeout_s": Setting("number", 20, "Ollama", "Ollama timeout (s)",
+                                "Past this the plan goes on with the keyword analysis", in_dialog=True, min=0.1,
+                                max=600),
     "civitai.enabled": Setting("boolean", True, "CivitAI", "Look up models on CivitAI", _NOT_YET),
     "civitai.base_url": Setting("url", "https://civitai.com/api/v1", "CivitAI", "CivitAI API", _NOT_YET),
     "civitai.extra_base_urls": Setting("url_list", [], "CivitAI", "Other CivitAI hosts",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..selector import planner
 from .comfy_api import CATEGORY, PLAN_TYPE, io
-from .common import QUALITIES, STYLES, check_choices, new_plan, note_ollama, publish, settings_fingerprint
+from .common import QUALITIES, STYLES, check_choices, library_fingerprint, new_plan, publish, settings_fingerprint
 from .inputs import first_problem, prompt_problem
 from .runtime import get_runtime
 
@@ -30,8 +30,9 @@ class IntelligentPromptAnalyzer(io.ComfyNode):
                 io.Combo.Input("quality", options=QUALITIES, default="balanced",
                                tooltip="fast: fewer steps; ultra: the most steps and the largest size that fits."),
                 io.Combo.Input("use_ollama", options=OLLAMA_CHOICES, default="auto",
-                               tooltip="Ollama analysis is not available yet: the keyword analyser is used, and "
-                                       "on (or auto with the setting ollama.enabled on) says so in the plan's warnings."),
+                               tooltip="on: ask the Ollama model (settings ollama.host, ollama.model) to analyse the "
+                                       "prompt and choose among the models retrieved for it; off: keywords only; "
+                                       "auto: as the setting ollama.enabled says (auto: when a server answers)."),
             ],
             outputs=[
                 io.Custom(PLAN_TYPE).Output(display_name="plan", tooltip="The plan so far: feed it to Auto Model Picker."),
@@ -56,7 +57,7 @@ class IntelligentPromptAnalyzer(io.ComfyNode):
 
     @classmethod
     def fingerprint_inputs(cls, **_) -> tuple:
-        return settings_fingerprint("ollama.")
+        return settings_fingerprint("ollama."), library_fingerprint()  # (the LLM reads the library's candidates)
 
     @classmethod
     def execute(cls, prompt: str, negative_prompt: str, style: str, quality: str, use_ollama: str) -> io.NodeOutput:
@@ -66,7 +67,11 @@ class IntelligentPromptAnalyzer(io.ComfyNode):
             plan = new_plan(prompt, negative_prompt, style, quality)
         except planner.PlanRequestError as e:
             raise ValueError(f"Intelligent Prompt Analyzer: {e}") from None
-        plan = note_ollama(plan, use_ollama, get_runtime().settings.get("ollama.enabled"))
+        rt = get_runtime()
+        analyst = rt.analyst(use_ollama)
+        if analyst is not None:  # the LLM's analysis and picks, among what the library has for the prompt
+            plan = planner.consult_llm(plan, rt.ready_index(), analyst, meaning=rt.plan_meaning(),
+                                       max_nsfw_level=int(rt.settings.get("selection.max_nsfw_level")))
         publish(cls, 1, plan)
         return io.NodeOutput(plan, plan["prompt"]["positive"], plan["prompt"]["negative"],
                              ui={"text": [planner.plan_summary(plan)]})

@@ -35,26 +35,6 @@ def check_choices(node: str, **fields: tuple[Any, list[str]]) -> bool | str:
     return True
 
 
-OLLAMA_UNAVAILABLE = "Ollama analysis is not available in this version"
-
-
-def note_ollama(plan: dict, use_ollama: str | None, enabled_setting: Any) -> dict:
-    """The plan of a request that asks for Ollama analysis says it was not done (in place; returned).
-
-    `use_ollama` "on" asks for it; "auto" (or None) asks when the setting `ollama.enabled` is on.
-    The analysis stays the keyword one (`source` "keywords") with `fallback_reason` set."""
-    wanted = use_ollama if use_ollama in ("on", "off") else {True: "on", False: "off"}.get(enabled_setting, "auto")
-    if wanted == "on":
-        why = "use_ollama is on" if use_ollama == "on" else "the setting ollama.enabled is on"
-        warning = f"Ollama analysis was asked for ({why}) but is not available in this version: " \
-                  "the keyword analyser was used"
-        if warning not in plan["warnings"]:
-            plan["warnings"].append(warning)
-        plan["analysis"]["source"] = "keywords"
-        plan["analysis"]["fallback_reason"] = OLLAMA_UNAVAILABLE
-    return plan
-
-
 def samplers() -> list[str]:
     return list(comfy.samplers.KSampler.SAMPLERS)
 

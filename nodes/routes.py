@@ -19,7 +19,7 @@ from ..metadata.records import FOLDER_KINDS, ModelRecord
 from ..metadata.safe_open import describe, read_regular
 from ..selector import planner
 from ..settings import SettingsError, schema
-from .common import note_ollama, samplers, schedulers
+from .common import samplers, schedulers
 from .runtime import get_runtime
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,8 @@ def make_plan(body: Any) -> dict:
         raise planner.PlanRequestError("body", "must be a JSON object")
     request = planner.parse_request(body)
     rt = get_runtime()
-    plan = planner.build_plan(request, rt.ready_index(), meaning=rt.plan_meaning(), valid_samplers=samplers(),
+    plan = planner.build_plan(request, rt.ready_index(), meaning=rt.plan_meaning(), llm=rt.analyst(request.use_ollama),
+                              valid_samplers=samplers(),
                               valid_schedulers=schedulers(),
                               max_nsfw_level=int(rt.settings.get("selection.max_nsfw_level")),
                               max_loras=int(rt.settings.get("selection.max_loras")))
@@ -77,7 +78,7 @@ def make_plan(body: Any) -> dict:
     partial = rt.index_warning()
     if partial:
         plan["warnings"].append(partial)
-    return note_ollama(plan, request.use_ollama, rt.settings.get("ollama.enabled"))
+    return plan
 
 
 # The pack's own worker threads: requests that wait for a first scan must not take the loop's
@@ -85,10 +86,15 @@ def make_plan(body: Any) -> dict:
 _workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="intelligent-api")
 
 
-async def off_loop(fn, *args):
+# plans have workers of their own: one may wait up to ollama.timeout_s for an LLM, and the other
+# routes (stats, models, monitor) must answer meanwhile
+_plan_workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="intelligent-plan")
+
+
+async def off_loop(fn, *args, pool: ThreadPoolExecutor | None = None):
     """Run blocking work (a first scan still under way, a stat-walk re-check, planning) in a worker
     thread, so ComfyUI's event loop keeps serving the editor and the websocket meanwhile."""
-    return await asyncio.get_running_loop().run_in_executor(_workers, fn, *args)
+    return await asyncio.get_running_loop().run_in_executor(pool or _workers, fn, *args)
 
 
 # --- GET models ---------------------------------------------------------------------------------
@@ -275,7 +281,7 @@ def register(routes: web.RouteTableDef) -> None:
     async def plan_route(request: web.Request) -> web.Response:
         body = await _json_body(request)
         try:
-            plan = await off_loop(make_plan, body)
+            plan = await off_loop(make_plan, body, pool=_plan_workers)
         except planner.PlanRequestError as e:
             return _error(400, str(e), getattr(e, "field", None))
         except planner.PlanError as e:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -18,6 +19,7 @@ from ..metadata.index import ModelIndex, ScanResult
 from ..metadata.records import FOLDER_KINDS
 from ..monitor import ResourceMonitor
 from ..selector.checkpoint_choice import CHECKPOINT_KINDS
+from ..selector.llm import OllamaAnalyst, server_answers
 from ..selector.meaning import Meaning, MiniLM, build_meaning, text_key, unavailable
 from ..selector.scoring import warm_profiles
 from ..settings import Settings, clean_stale_temp_files
@@ -31,6 +33,7 @@ INDEX_STORE_FILE = "intelligent-pipeline-index.sqlite3"
 # Retrieval by meaning (selector/meaning.py) is on when its packages are installed; this
 # environment variable set to "off" turns it off (a machine where its CPU time is not wanted).
 MEANING_ENV = "INTELLIGENT_PIPELINE_MEANING"
+OLLAMA_PROBE_S = 30.0  # how long "a server answers at ollama.host" is believed (ollama.enabled: auto)
 
 
 class FolderPathsModels:
@@ -122,8 +125,32 @@ class Runtime:
         self._meaning_lock = threading.Lock()
         self._meaning_thread: threading.Thread | None = None
         self._meaning_again = False
+        self._probe_lock = threading.Lock()
+        self._ollama_probe: tuple[str, float, bool] | None = None  # (host, when, whether it answered)
         if self.meaning_unavailable:
             log.info("Intelligent Pipeline: LoRAs are found by their words only (%s)", self.meaning_unavailable)
+
+    def analyst(self, use_ollama: str | None) -> OllamaAnalyst | None:
+        """The Ollama analyst a plan asks, or None. A request's `use_ollama` "on"/"off" decides;
+        "auto" (or none) follows the setting `ollama.enabled`: true asks always (a failure is the
+        plan's fallback_reason), false never, auto when a server answers at `ollama.host` (looked
+        up at most every OLLAMA_PROBE_S seconds, with a 1 s timeout)."""
+        setting = self.settings.get("ollama.enabled")
+        wanted = use_ollama if use_ollama in ("on", "off") else {True: "on", False: "off"}.get(setting, "auto")
+        if wanted == "off":
+            return None
+        host = str(self.settings.get("ollama.host"))
+        analyst = OllamaAnalyst(host, str(self.settings.get("ollama.model")), float(self.settings.get("ollama.timeout_s")))
+        if wanted == "on":
+            return analyst
+        now = time.monotonic()
+        with self._probe_lock:
+            probe = self._ollama_probe
+        if probe is None or probe[0] != host or now - probe[1] > OLLAMA_PROBE_S:
+            probe = (host, now, server_answers(host))
+            with self._probe_lock:
+                self._ollama_probe = probe
+        return analyst if probe[2] else None
 
     def plan_meaning(self) -> Meaning | None:
         """What plans use for retrieval by meaning: None until the library's vectors are built."""

@@ -11,6 +11,7 @@ from nodes import common_ksampler
 
 from ..monitor import choose_memory, estimate_need_gb
 from ..selector import planner
+from ..selector.llm import OllamaAnalyst
 from .comfy_api import CATEGORY, PLAN_TYPE, io
 from .common import model_architecture, own_plan, publish
 from .inputs import number_problem
@@ -46,6 +47,20 @@ def apply_memory_actions(memory: dict, model: Any) -> None:
     elif "free_other_models" in actions:
         keep = [lm for lm in mm.current_loaded_models if lm.model is model]
         mm.free_memory(memory["need_gb"] * 1024 ** 3, device, keep_loaded=keep)
+
+
+UNLOAD_TIMEOUT_S = 2.0
+
+
+def unload_llm(plan: dict) -> None:
+    """A plan the Ollama model analysed: ask its server to unload the model before sampling needs the
+    memory (it would otherwise stay loaded for llm.KEEP_ALIVE); at most UNLOAD_TIMEOUT_S, errors ignored."""
+    llm = (plan.get("candidates") or {}).get("llm")
+    if not isinstance(llm, dict) or not isinstance(llm.get("model"), str):
+        return
+    if llm.get("host") != get_runtime().settings.get("ollama.host") or llm.get("local") is not True:
+        return  # only ever the host the user set, and only on this machine (another's memory is not ours)
+    OllamaAnalyst(llm["host"], llm["model"], UNLOAD_TIMEOUT_S).unload()
 
 
 def decode(vae: Any, samples: torch.Tensor, memory: dict) -> torch.Tensor:
@@ -111,6 +126,7 @@ class IntelligentMemoryAwareSampler(io.ComfyNode):
                                              device=mm.intermediate_device())}
         plan["memory"] = memory_for(plan)
         apply_memory_actions(plan["memory"], model)
+        unload_llm(plan)
         out = common_ksampler(model, seed, s["steps"], s["cfg"], s["sampler_name"], s["scheduler"],
                               positive, negative, latent, denoise=denoise)[0]
         image = decode(vae, out["samples"], plan["memory"]) if vae is not None else None

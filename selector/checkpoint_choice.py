@@ -15,6 +15,7 @@ from . import compat
 from .analysis import PromptAnalysis, analyze_keywords
 from .coverage import FAMILY_FIT_MAX, NO_FIT, family_fits
 from .generation import settings_for
+from .llm import LLM_CHECKPOINT_POINTS, where
 from .meaning import Meaning, Similar
 from .names import close_names, excluded_keys, find, is_excluded
 from .plan import CANDIDATES_SHOWN, PlanError, analysis_of, merged_overrides, quality_of, request_of, start_plan
@@ -220,11 +221,19 @@ def choose_checkpoint(plan: dict[str, Any], records: Library | Iterable[ModelRec
         scored = [best]
     else:
         scored = []
+        llm = plan.get("candidates", {}).get("llm") or {}
         for r in ckpts:
             if r.excluded or is_excluded(r, excl):
                 continue
             ok, why, _, _ = usable(r)
-            scored.append(score_checkpoint(r, analysis, query, quality, max_nsfw_level, (ok, why)))
+            s = score_checkpoint(r, analysis, query, quality, max_nsfw_level, (ok, why))
+            if llm.get("checkpoint") == r.name and llm.get("checkpoint_kind") in (None, r.kind) and s.usable:
+                s = replace(s, total=s.total + LLM_CHECKPOINT_POINTS,
+                            components={**s.components, "llm": LLM_CHECKPOINT_POINTS},
+                            reasons=s.reasons + (f"chosen by the LLM ({where(llm)}) among "
+                                                 f"{llm.get('candidates', 0)} candidates "
+                                                 f"(+{LLM_CHECKPOINT_POINTS:g})",))
+            scored.append(s)
         scored.sort(key=lambda s: (not s.usable, -s.total, s.record.name))
         scored = _with_family_fit(scored, lora_source, analysis, query, ov, excl, max_nsfw_level,
                                   similar_for(meaning, req))

@@ -58,8 +58,8 @@ def stack_by_coverage(scores: Iterable[Score], slots: int, covered: set[str] | N
     if by_meaning and slots > 0:
         if picked or pinned_any:
             for s in by_meaning:
-                notes.setdefault(s.record.name, "like the prompt in meaning only, and LoRAs matching its words are "
-                                                "stacked")
+                notes.setdefault(s.record.name, "like the prompt in meaning only, and LoRAs matching its words, "
+                                                "pinned or chosen for it are stacked")
         else:
             picked.append(by_meaning[0])
             for s in by_meaning[1:]:

@@ -11,6 +11,7 @@ from ..metadata.records import ModelRecord
 from . import compat
 from .checkpoint_choice import similar_for
 from .coverage import counts_for_coverage, stack_by_coverage
+from .llm import where
 from .meaning import Meaning
 from .names import Names, close_names, excluded_keys, is_excluded
 from .plan import (
@@ -25,7 +26,7 @@ from .plan import (
 from .prompt_text import inject_triggers, pick_triggers
 from .request import DEFAULT_MAX_LORAS, MAX_LORAS_LIMIT, is_number
 from .retrieval import Library, all_records, as_source, compatible_count, is_library, per_generation, retrieve_loras
-from .scoring import LoraContext, build_query, score_loras
+from .scoring import MEANING_FLOOR, LoraContext, build_query, pick_problem, score_loras
 
 log = logging.getLogger(__name__)
 
@@ -139,9 +140,38 @@ def choose_loras(plan: dict[str, Any], lora_records: Library | Iterable[ModelRec
     if len(unknown) > UNKNOWN_PINS_SHOWN:
         warnings.append(f"{len(unknown) - UNKNOWN_PINS_SHOWN} more pinned LoRAs are not in the library")
 
-    # Then the best matches, up to the limit.
-    auto_slots = max(0, limit - len(selected))
+    # Then the LLM's picks (selector/llm_choice.py), when they load here and pass the same rules,
+    # and say something of the prompt (a word of it, or a text at least MEANING_FLOOR like it).
     similar = similar_for(meaning, req, ctx.architecture)
+    llm = plan["candidates"].get("llm") or {}
+    for name in llm.get("loras", ()):
+        r = next((x for x in source if x.name == name), None) if isinstance(source, list) else \
+            source.get("lora", name)
+        if r is None or r.name in chosen_names:
+            continue
+        if len(selected) >= limit:
+            warnings.append(f"the LLM chose {r.name}: not stacked, max_loras ({limit}) is reached")
+            continue
+        comp = compat.lora_compatibility(r, ctx.architecture, ctx.base_model, ctx.guessed)
+        sim = similar.of((r.kind, r.name)) if similar is not None else None
+        own_matches = score_loras([r], analysis, query, ctx, max_nsfw_level=100, compatibility=lambda x: "full")[0]
+        problem = ("cannot load on the checkpoint" if comp is None else
+                   "excluded" if r.excluded or is_excluded(r, excl) else
+                   pick_problem(r, analysis, query, max_nsfw_level) or
+                   (None if own_matches or (sim is not None and sim >= MEANING_FLOOR) else
+                    "it shares no word with the prompt and its text is unlike it"))
+        if problem is not None:
+            warnings.append(f"the LLM chose {r.name}: not stacked, {problem}")
+            continue
+        strength, why = _strength(r, comp or "full")
+        own = score_loras([r], analysis, query, ctx, max_nsfw_level=100)[0]
+        selected.append({"record": r, "score": own[0] if own else None, "compatibility": comp,
+                         "reasons": [f"chosen by the LLM ({where(llm)}) among the LoRAs retrieved for the prompt"],
+                         "strength": strength, "strength_why": why, "exact": False, "pinned": False,
+                         "found_by": ["llm"]})
+        chosen_names.add(r.name)
+
+    # Then the best matches, up to the limit.
     retrieved = retrieve_loras(source, query, ctx.architecture, similar=similar)
     scores, pool = score_loras(retrieved.records, analysis, query, ctx, max_nsfw_level,
                                pool_size=compatible_count(source, ctx), similarity=retrieved.similarity(),
@@ -149,7 +179,11 @@ def choose_loras(plan: dict[str, Any], lora_records: Library | Iterable[ModelRec
     # A pin covers its concepts: no second LoRA for the same thing.
     covered: set[str] = {t for item in selected if item["score"] is not None
                          for t in item["score"].matched if counts_for_coverage(t)}
-    picked, notes = stack_by_coverage(scores, auto_slots, covered, pinned=bool(selected))
+    picked, notes = stack_by_coverage(scores, max(0, limit - len(selected)), covered,
+                                      pinned=any(item["pinned"] or item["found_by"] == ["llm"] for item in selected))
+    for item in selected:  # how retrieval found the LLM's picks too
+        if item["found_by"] == ["llm"] and item["record"] in retrieved.records:
+            item["found_by"] = ["llm", *retrieved.found_by(item["record"])]
     for s in picked:
         strength, why = _strength(s.record, s.compatibility or "full")
         reasons = list(s.reasons)

@@ -1105,6 +1105,20 @@ def score_loras(records: Iterable[ModelRecord], analysis: PromptAnalysis, query:
     return out, pool
 
 
+def pick_problem(r: ModelRecord, analysis: PromptAnalysis, query: Query, max_nsfw_level: int) -> str | None:
+    """Why a LoRA someone else chose (the LLM) is still not stacked: above the NSFW ceiling for a SFW
+    prompt, or a character LoRA whose character the prompt does not name; None when neither."""
+    level = _nsfw_level(r)
+    if level > max_nsfw_level and not analysis.nsfw:
+        return f"rated {NSFW_NAMES.get(level, level)}, above the limit for a SFW prompt"
+    prof = profile(r)
+    if prof.items.character:
+        matches = match_terms(query, prof)
+        if not matches or not _names_character(query, prof, relevance(query, matches)[1]):
+            return "a character LoRA, and the prompt does not name its character (title or first trigger word)"
+    return None
+
+
 def _by_meaning(r: ModelRecord, compat: str, prof: Profile, sim: float, analysis: PromptAnalysis,
                 ctx: LoraContext, max_nsfw_level: int, rank: bool) -> Score:
     """The score of a LoRA that matches no term of the prompt and is as like it as MEANING_STACK:

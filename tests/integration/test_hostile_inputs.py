@@ -3,8 +3,10 @@ the client that queued, the settings schema route, path settings over HTTP, Olla
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
+import sys
 import uuid
 
 import aiohttp
@@ -194,7 +196,8 @@ def test_the_settings_schema_route_serves_the_one_schema(client):
     assert served == settings_schema()
     assert set(served) == set(client.get("/intelligent/api/settings"))
     shown = {k for k, v in served.items() if v["in_dialog"]}
-    assert shown and not {k for k in shown if k.startswith(("ollama.", "civitai.", "cache.", "monitor.", "web."))}
+    assert shown and not {k for k in shown if k.startswith(("civitai.", "cache.", "monitor.", "web."))}
+    assert {"ollama.enabled", "ollama.host", "ollama.model", "ollama.timeout_s"} <= shown
 
 
 @pytest.mark.parametrize("key", ["index.cache_dir", "cache.dir"])
@@ -214,22 +217,59 @@ def test_a_path_setting_over_http_stays_inside_the_user_directory(client, server
     assert client.get("/intelligent/api/settings")[key] == before
 
 
-# --- Ollama is asked for: the plan says it is not available ---------------------------------------------------------
+# --- Ollama: the real client against a local fake server (tests/fixtures/fake_ollama.py) ------------------------
 
-def test_a_request_for_ollama_says_it_is_not_available(client):
-    p = client.plan("a cat", use_ollama="on")
-    assert any("Ollama" in w and "not available" in w for w in p["warnings"]), p["warnings"]
-    assert p["analysis"]["source"] == "keywords" and p["analysis"]["fallback_reason"]
+def _load_fake_ollama():
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "fake_ollama.py")
+    spec = importlib.util.spec_from_file_location("_ip_fake_ollama", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("_ip_fake_ollama", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def ollama_server(client):
+    """A fake Ollama server, and the server's settings pointing at it for the test."""
+    fake = _load_fake_ollama()
+    keys = ("ollama.host", "ollama.model", "ollama.enabled")
+    before = {k: client.get("/intelligent/api/settings")[k] for k in keys}
+    with fake.FakeOllama() as server:
+        server.answer = lambda ids, body: {"key_concepts": ["cat"], "loras": [],
+                                           "checkpoint": next((i for i in ids.values() if i.startswith("C")), None)}
+        client.post("/intelligent/api/settings", {"ollama.host": server.url, "ollama.model": "llama3.2"})
+        try:
+            yield server
+        finally:
+            client.post("/intelligent/api/settings", before)
+
+
+def test_the_plan_route_asks_ollama_and_falls_back_when_it_fails(client, ollama_server):
+    p = client.plan("a cat on a sofa", use_ollama="on")
+    assert p["analysis"]["source"] == "ollama" and p["analysis"]["fallback_reason"] is None, p["analysis"]
+    assert any("chosen by the LLM (llama3.2 at http://127.0.0.1" in r for r in p["checkpoint"]["reasons"]), \
+        (p["candidates"].get("llm"), p["checkpoint"], p["warnings"])
+    (chat,) = ollama_server.chats()
+    assert chat["json"]["format"]["properties"]["checkpoint"]["enum"][-1] is None
+    ollama_server.fault = "not_pulled"
+    failed = client.plan("a cat on a sofa", use_ollama="on")
+    assert failed["analysis"]["source"] == "keywords" and "has no model" in failed["analysis"]["fallback_reason"]
+    assert failed["checkpoint"]["name"]  # the plan goes on by keywords
     quiet = client.plan("a cat", use_ollama="off")
-    assert not any("Ollama" in w for w in quiet["warnings"]) and quiet["analysis"]["fallback_reason"] is None
+    assert quiet["analysis"]["source"] == "keywords" and quiet["analysis"]["fallback_reason"] is None
     # the test server's setting ollama.enabled is false: "auto" asks for nothing
-    assert not any("Ollama" in w for w in client.plan("a cat")["warnings"])
+    asked = len(ollama_server.chats())
+    assert client.plan("a cat")["analysis"]["fallback_reason"] is None and len(ollama_server.chats()) == asked
+    client.post("/intelligent/api/settings", {"ollama.enabled": "auto"})  # auto: asked, as a server answers
+    ollama_server.fault = None
+    assert client.plan("a cat on a chair")["analysis"]["source"] == "ollama"
 
 
-def test_the_analyzer_node_with_use_ollama_on_says_it_is_not_available(client, server, h):
+def test_the_analyzer_node_asks_ollama_and_the_sampler_unloads_it(client, server, h, ollama_server):
     graph = h.fast_graph(PROMPT_TO_IMAGE, f"a small boat on a lake {uuid.uuid4().hex[:6]}")
     graph[ANALYZER]["inputs"]["use_ollama"] = "on"
     entry = client.run(graph, timeout=600)
     plan = h.png_plan(h.saved_pngs(server, entry)[0])
-    assert any("Ollama" in w and "not available" in w for w in plan["warnings"]), plan["warnings"]
-    assert plan["analysis"]["source"] == "keywords" and plan["analysis"]["fallback_reason"]
+    assert plan["analysis"]["source"] == "ollama", plan["analysis"]
+    unloads = [r for r in ollama_server.requests if r["path"] == "/api/generate"]
+    assert unloads and unloads[-1]["json"]["keep_alive"] == 0

@@ -140,8 +140,9 @@ def test_the_dialog_shows_only_keys_whose_code_works():
     read = keys_read_by_code()
     assert {"selection.max_loras", "index.recheck_s"} <= read  # the search finds the code's reads
     assert shown <= read, f"shown in the dialog but read by no code: {sorted(shown - read)}"
-    assert not {k for k in shown if k.startswith(("ollama.", "civitai.", "cache.", "monitor.", "web."))}
-    assert {"selection.max_loras", "selection.max_nsfw_level", "index.recheck_s", "index.exclude_folders"} <= shown
+    assert not {k for k in shown if k.startswith(("civitai.", "cache.", "monitor.", "web."))}
+    assert {"selection.max_loras", "selection.max_nsfw_level", "index.recheck_s", "index.exclude_folders",
+            "ollama.enabled", "ollama.host", "ollama.model", "ollama.timeout_s"} <= shown
 
 
 def test_validation_uses_the_schema_bounds_and_options(tmp_path):
@@ -347,7 +348,7 @@ def test_update_with_arbitrary_json_returns_or_raises_settings_error(tmp_path_fa
     assert Settings.in_user_dir(str(user)).as_dict() == out
 
 
-def test_the_unused_ollama_package_is_no_dependency():
+def test_the_ollama_client_is_a_dependency_in_both_lists_and_the_code_uses_it():
     import tomllib
 
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -355,4 +356,7 @@ def test_the_unused_ollama_package_is_no_dependency():
         deps = tomllib.load(f)["project"]["dependencies"]
     with open(os.path.join(root, "requirements.txt"), encoding="utf-8") as f:
         reqs = [line.split("#")[0].strip() for line in f if line.split("#")[0].strip()]
-    assert not [d for d in deps + reqs if d.lower().startswith("ollama")], deps + reqs
+    assert [d for d in deps if d.lower().startswith("ollama")] == [r for r in reqs if r.lower().startswith("ollama")]
+    assert any(d.lower().startswith("ollama") for d in deps)
+    with open(os.path.join(root, "selector", "llm.py"), encoding="utf-8") as f:
+        assert "import ollama" in f.read()

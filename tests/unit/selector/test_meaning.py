@@ -156,7 +156,7 @@ def test_one_lora_at_most_is_stacked_on_meaning_alone_and_none_beside_word_match
     assert [lo["name"] for lo in both["loras"]] == ["dress.safetensors"]
     assert "words" in both["loras"][0]["found_by"]
     notes = {c["name"]: c["note"] for c in both["candidates"]["loras"]}
-    assert "LoRAs matching its words are stacked" in notes["t1.safetensors"]
+    assert "LoRAs matching its words, pinned or chosen for it are stacked" in notes["t1.safetensors"]
 
 
 def test_a_lora_whose_words_match_but_whose_text_is_unlike_the_prompt_is_not_stacked() -> None:
