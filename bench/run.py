@@ -381,16 +381,16 @@ def _latency_index(lib: str, store: str) -> ModelIndex:
     return index
 
 
-def _plan_times(source, rounds: int, meaning_index=None, embedder=None) -> list[float]:
+def _plan_times(source, rounds: int, meaning_index=None, embedder=None, llm=None) -> list[float]:
     """ms per plan; with `meaning_index`, by words and meaning (a fresh Meaning per plan, so every
-    plan embeds its prompt as a new prompt is)."""
+    plan embeds its prompt as a new prompt is); with `llm`, asking it (an OllamaAnalyst)."""
     times = []
     for _ in range(rounds):
         for prompt in LATENCY_PROMPTS:
             request = planner.parse_request({"prompt": prompt})
             t = time.perf_counter()
             meaning = M.Meaning(embedder, meaning_index) if meaning_index is not None else None
-            planner.build_plan(request, source, meaning=meaning)
+            planner.build_plan(request, source, meaning=meaning, llm=llm)
             times.append((time.perf_counter() - t) * 1000)
     return times
 
@@ -411,6 +411,28 @@ def _p95(times: list[float]) -> float:
 
 
 LATENCY_CHECKPOINTS = 300  # beside the LoRAs of the latency libraries (what issue 6 measured with)
+
+
+def _llm_overhead(index: ModelIndex) -> tuple[float, float, float]:
+    """(median, p95 ms of plans asking Ollama, ms of one bare chat call): the fake server of the tests,
+    which answers at once, so what is left is the LLM path's own cost."""
+    spec = importlib.util.spec_from_file_location("_ip_fake_ollama", os.path.join(PACK_DIR, "tests", "fixtures",
+                                                                                  "fake_ollama.py"))
+    fake = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("_ip_fake_ollama", fake)
+    spec.loader.exec_module(fake)
+    from intelligent_pipeline.selector.llm import Digest, OllamaAnalyst
+
+    with fake.FakeOllama() as server:
+        server.answer = lambda ids, body: {"style": "anime", "key_concepts": [], "checkpoint": None,
+                                           "loras": [i for i in ids.values() if i.startswith("L")][:1]}
+        analyst = OllamaAnalyst(server.url, "llama3.2", 20)
+        empty = Digest("", {}, {})
+        analyst.analyse("warm up", empty)
+        answer_ms = _median_ms(lambda: analyst.analyse("a cat", empty), 20)
+        _plan_times(index, 1, llm=analyst)
+        times = _plan_times(index, 3, llm=analyst)
+    return statistics.median(times), _p95(times), answer_ms
 
 
 def bench_latency(sparse: int, workdir: str) -> dict:
@@ -442,6 +464,7 @@ def bench_latency(sparse: int, workdir: str) -> dict:
     med, p95, loras, big = figures[sparse]
     base_med, base_p95, base_loras, _ = figures[1000]
     walk = statistics.median(_plan_times(big.records(), 1))
+    llm_med, llm_p95, answer_ms = _llm_overhead(big)
     out = {"models": sparse, "loras": loras, "median_ms": round(med, 1), "p95_ms": round(p95, 1),
            "baseline_loras": base_loras, "baseline_median_ms": round(base_med, 1),
            "baseline_p95_ms": round(base_p95, 1), "ratio_median": round(med / base_med, 2),
@@ -450,6 +473,11 @@ def bench_latency(sparse: int, workdir: str) -> dict:
           f"(targets 20 / 50 ms); over {base_loras} LoRAs: median {base_med:.1f} ms, p95 {base_p95:.1f} ms "
           f"-> {med / base_med:.2f}x / {p95 / base_p95:.2f}x; walking all {loras} LoRAs instead: median "
           f"{walk:.0f} ms", flush=True)
+    out.update({"llm_median_ms": round(llm_med, 1), "llm_p95_ms": round(llm_p95, 1),
+                "fake_answer_ms": round(answer_ms, 2), "llm_adds_median_ms": round(llm_med - med - answer_ms, 1)})
+    print(f"plan latency with Ollama (a local fake server that answers at once, {answer_ms:.2f} ms a call): median "
+          f"{llm_med:.1f} ms, p95 {llm_p95:.1f} ms -> the LLM path adds {llm_med - med - answer_ms:.1f} ms beside "
+          f"the model's answer time (target 5 ms)", flush=True)
     if embedder is not None:
         m_med, m_p95 = meaning_figures[sparse]
         b_med, b_p95 = meaning_figures[1000]

@@ -15,6 +15,7 @@ import concurrent.futures
 import ipaddress
 import json
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 
 # LLM calls run here, never on ComfyUI's API workers' own time budget past their timeout
 _CALLS = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="intelligent-ollama")
+_CLIENTS: dict[tuple[str, float], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
 
 NUM_CTX = 4096  # the context the model is asked to use; the digest is capped to fit in it
 DIGEST_TOKENS = 2400  # of the digest (estimated), beside the instructions, the prompt and the answer
@@ -220,12 +223,22 @@ class OllamaAnalyst:
         self.timeout_s = float(timeout_s)
 
     def _client(self) -> Any:
+        """The client for this host and timeout, made once (making one builds an SSL context: ~15 ms)."""
+        key = (self.host, self.timeout_s)
+        with _CLIENTS_LOCK:
+            client = _CLIENTS.get(key)
+        if client is not None:
+            return client
         import ollama
 
         # the host the user set and nothing else: no proxy from the environment, no redirect
         client = ollama.Client(host=self.host, timeout=self.timeout_s, trust_env=False, follow_redirects=False)
         # never an API key: the client adds OLLAMA_API_KEY from the environment to every request
         client._client.headers.pop("authorization", None)
+        with _CLIENTS_LOCK:
+            if len(_CLIENTS) >= 8:  # (hosts and timeouts a user set over time)
+                _CLIENTS.clear()
+            _CLIENTS[key] = client
         return client
 
     def _chat(self, digest: Digest, user: str) -> Any:

@@ -45,7 +45,6 @@ QUERY_CHARS = 600  # of the prompt: the start, where what it asks for is said
 MAX_PARTS = 4  # (each part embedded costs ~6 ms of CPU at plan time on two cores)
 _SEPARATORS = str.maketrans({",": "\n", ";": "\n", ".": "\n", "|": "\n"})
 BATCH = 32  # texts per embedding call while building (a plan's own call may wait for one)
-RRF_K = 60  # reciprocal rank fusion: 1 / (k + rank)
 MAX_AT_LEAST = 200  # LoRAs a search adds for being as alike as asked, beyond its best `limit`
 
 
@@ -237,15 +236,6 @@ def build_meaning(records: Iterable[ModelRecord], embedder: Embedder, cache: Vec
         matrix[i] = found[k]
     return MeaningIndex(embedder.model_id, generation, [(r.kind, r.name) for r in loras], matrix,
                         [r.architecture or "unknown" for r in loras], texts)
-
-
-def fuse(rankings: Sequence[Sequence[Any]], k: int = RRF_K) -> dict[Any, float]:
-    """Reciprocal rank fusion: each item's sum over the rankings of 1 / (k + rank), rank from 1."""
-    out: dict[Any, float] = {}
-    for ranking in rankings:
-        for rank, item in enumerate(ranking, 1):
-            out[item] = out.get(item, 0.0) + 1.0 / (k + rank)
-    return out
 
 
 @dataclass(frozen=True)

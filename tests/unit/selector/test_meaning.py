@@ -122,13 +122,6 @@ def test_a_prompt_is_compared_whole_and_by_its_parts() -> None:
     assert part is not None and math.isclose(part, 1.0, abs_tol=1e-3) and whole < 0.5  # "crimson gown" is the LoRA
 
 
-def test_reciprocal_rank_fusion() -> None:
-    fused = M.fuse([["a", "b", "c"], ["c", "a"]], k=60)
-    assert fused["a"] == pytest.approx(1 / 61 + 1 / 62) and fused["c"] == pytest.approx(1 / 63 + 1 / 61)
-    assert fused["b"] == pytest.approx(1 / 62)
-    assert sorted(fused, key=lambda x: -fused[x]) == ["a", "c", "b"]
-
-
 def _plan(records, prompt: str, meaning: M.Meaning | None) -> dict:
     return planner.build_plan({"prompt": prompt}, StoreLibrary(records), meaning=meaning)
 
