@@ -182,7 +182,8 @@ class MeaningIndex:
 
     def search(self, vector: np.ndarray, limit: int, architecture: str | None = None,
                sims: np.ndarray | None = None) -> list[tuple[tuple[str, str], float]]:
-        """The `limit` rows most similar to `vector` (of `architecture`), best first, with their cosine."""
+        """The `limit` rows most similar to `vector` (of `architecture`), best first, with their cosine;
+        `sims`: the cosines to it, when the caller has them already."""
         if limit <= 0 or not self.keys:
             return []
         sims = self.similarities(vector) if sims is None else sims
@@ -303,10 +304,10 @@ class Meaning:
             sims = index.similarities(vectors)
             with self._lock:
                 self._sims = (key[0], index, sims)
-        found = index.search(np.zeros(0), limit, None, sims)
+        found = index.search(vectors, limit, None, sims)
         seen = {k for k, _ in found}
         if architecture is not None:
-            found += [(k, s) for k, s in index.search(np.zeros(0), limit, architecture, sims) if k not in seen]
+            found += [(k, s) for k, s in index.search(vectors, limit, architecture, sims) if k not in seen]
             seen = {k for k, _ in found}
         if at_least is not None:
             alike = np.flatnonzero(sims >= at_least)
